@@ -1,0 +1,109 @@
+import type { RawData } from 'ws';
+
+import { normalizeLastSeq } from '../../machines/chatMessage.js';
+import type { ProtocolErrorCode } from '../../machines/protocolErrors.js';
+import type { PermissionDecision } from '../types.js';
+
+/**
+ * The `/ws` codec: turns one inbound frame into a typed client command or a coded error.
+ * Validation happens here, once; everything downstream trusts these types.
+ */
+
+export interface SubscribeTarget {
+  sessionId: string;
+  lastSeq: number;
+}
+
+export type ChatCommand =
+  | { type: 'chat.send'; sessionId: string; content: string; options: Record<string, unknown> }
+  | { type: 'chat.abort'; sessionId: string }
+  | { type: 'chat.subscribe'; sessions: SubscribeTarget[]; skipped: number }
+  | { type: 'chat.unsubscribe'; sessionIds: string[] }
+  | { type: 'chat.permission-response'; requestId: string; decision: PermissionDecision };
+
+export type DecodeResult =
+  | { ok: true; command: ChatCommand }
+  | { ok: false; code: ProtocolErrorCode; detail: string; sessionId: string | null };
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A trimmed session id, or '' when absent / not a string. */
+function readSessionId(value: unknown): string {
+  return typeof value === 'string' ? value.trim() : '';
+}
+
+function decodeText(raw: RawData): string {
+  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  return Buffer.from(raw).toString('utf8');
+}
+
+export function decodeChatFrame(raw: RawData, isBinary: boolean): DecodeResult {
+  if (isBinary) {
+    return { ok: false, code: 'INVALID_PAYLOAD', detail: 'Binary frames are not part of the /ws protocol.', sessionId: null };
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(decodeText(raw));
+  } catch {
+    return { ok: false, code: 'INVALID_PAYLOAD', detail: 'Frame is not valid JSON.', sessionId: null };
+  }
+  if (!isRecord(data)) {
+    return { ok: false, code: 'INVALID_PAYLOAD', detail: 'Frame must be a JSON object.', sessionId: null };
+  }
+  const type = typeof data.type === 'string' ? data.type : '';
+  switch (type) {
+    case 'chat.send': {
+      const options = isRecord(data.options) ? data.options : {};
+      return {
+        ok: true,
+        command: {
+          type,
+          sessionId: readSessionId(data.sessionId),
+          content: typeof data.content === 'string' ? data.content : '',
+          options,
+        },
+      };
+    }
+    case 'chat.abort':
+      return { ok: true, command: { type, sessionId: readSessionId(data.sessionId) } };
+    case 'chat.subscribe': {
+      const entries = Array.isArray(data.sessions) ? data.sessions : [];
+      const sessions: SubscribeTarget[] = [];
+      let skipped = 0;
+      for (const entry of entries) {
+        const sessionId = isRecord(entry) ? readSessionId(entry.sessionId) : '';
+        // Invalid entries are skipped silently, as in the baseline.
+        if (!sessionId) {
+          skipped += 1;
+          continue;
+        }
+        sessions.push({ sessionId, lastSeq: normalizeLastSeq((entry as Record<string, unknown>).lastSeq) });
+      }
+      return { ok: true, command: { type, sessions, skipped } };
+    }
+    case 'chat.unsubscribe': {
+      const entries = Array.isArray(data.sessions) ? data.sessions : [];
+      const sessionIds = entries
+        .map((entry) => (isRecord(entry) ? readSessionId(entry.sessionId) : readSessionId(entry)))
+        .filter((id) => id.length > 0);
+      return { ok: true, command: { type, sessionIds } };
+    }
+    case 'chat.permission-response': {
+      const requestId = typeof data.requestId === 'string' ? data.requestId : '';
+      const decision: PermissionDecision = { allow: data.allow === true };
+      if ('updatedInput' in data) decision.updatedInput = data.updatedInput;
+      if (typeof data.message === 'string') decision.message = data.message;
+      if ('rememberEntry' in data) decision.rememberEntry = data.rememberEntry;
+      return { ok: true, command: { type, requestId, decision } };
+    }
+    default:
+      return {
+        ok: false,
+        code: 'UNKNOWN_MESSAGE_TYPE',
+        detail: `Unknown message type "${type.slice(0, 64)}".`,
+        sessionId: null,
+      };
+  }
+}

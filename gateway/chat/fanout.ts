@@ -1,0 +1,126 @@
+import { WebSocket } from 'ws';
+
+import type { ChatEventLog } from '../../persistence/types.js';
+
+/**
+ * Fan-out with back-pressure for `/ws` subscribers. Each (socket, session) pair has a cursor:
+ * the last seq that socket was sent. Live frames go straight out while the socket's buffer is
+ * under the high-water mark; above it the pair turns `lagging`, live frames are skipped, and
+ * once the buffer drains below the low-water mark the pair is caught up from the event log.
+ * Memory per slow client is therefore bounded by the high-water mark plus one catch-up batch,
+ * and no fast client waits for a slow one.
+ */
+
+export interface SessionCursor {
+  /** The last seq sent to this socket for this session. */
+  cursor: number;
+  lagging: boolean;
+}
+
+export interface Subscriber {
+  readonly id: string;
+  readonly ws: WebSocket;
+  /** Sessions this socket is attached to (subscribed, or auto-subscribed by chat.send). */
+  readonly sessions: Map<string, SessionCursor>;
+  drainTimer: ReturnType<typeof setTimeout> | null;
+}
+
+export interface FanoutOptions {
+  log: ChatEventLog;
+  highWaterMarkBytes: number;
+  lowWaterMarkBytes: number;
+  drainPollMs: number;
+  catchUpBatchEvents: number;
+  /** Sent when a lagging subscriber fell behind the log's oldest event (the frame text). */
+  gapNotice: (sessionId: string) => string;
+}
+
+export interface Fanout {
+  /** Sends one sequenced frame (already serialized) to a subscriber, or marks it lagging. */
+  deliver(subscriber: Subscriber, sessionId: string, seq: number, json: string): void;
+  /**
+   * Sends everything after `cursor.cursor` from the log, synchronously, until caught up or the
+   * socket's buffer is full (then it finishes later). `announceGap`: send the gap notice when
+   * the log no longer holds the next event (the subscribe path has said so in its ack already).
+   */
+  catchUp(subscriber: Subscriber, sessionId: string, announceGap: boolean): void;
+  /** Stops the subscriber's drain polling (socket closed). */
+  release(subscriber: Subscriber): void;
+}
+
+export function createFanout(options: FanoutOptions): Fanout {
+  const { log } = options;
+
+  const scheduleDrainCheck = (subscriber: Subscriber) => {
+    if (subscriber.drainTimer) return;
+    subscriber.drainTimer = setTimeout(() => {
+      subscriber.drainTimer = null;
+      if (subscriber.ws.readyState !== WebSocket.OPEN) return;
+      if (subscriber.ws.bufferedAmount > options.lowWaterMarkBytes) {
+        scheduleDrainCheck(subscriber);
+        return;
+      }
+      for (const [sessionId, cursor] of subscriber.sessions) {
+        if (cursor.lagging) catchUp(subscriber, sessionId, true);
+      }
+    }, options.drainPollMs);
+  };
+
+  const catchUp = (subscriber: Subscriber, sessionId: string, announceGap: boolean) => {
+    const cursor = subscriber.sessions.get(sessionId);
+    if (!cursor) return;
+    const { ws } = subscriber;
+    const latest = log.latestSeq(sessionId);
+    let gapAnnounced = !announceGap;
+    while (cursor.cursor < latest) {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.bufferedAmount > options.highWaterMarkBytes) {
+        cursor.lagging = true;
+        scheduleDrainCheck(subscriber);
+        return;
+      }
+      const events = log.read(sessionId, cursor.cursor, options.catchUpBatchEvents);
+      if (events.length === 0) {
+        // Nothing retained after the cursor (pruned): the client must reload over REST.
+        if (!gapAnnounced) ws.send(options.gapNotice(sessionId));
+        cursor.cursor = latest;
+        break;
+      }
+      if (!gapAnnounced && events[0].seq > cursor.cursor + 1) {
+        ws.send(options.gapNotice(sessionId));
+        gapAnnounced = true;
+      }
+      for (const event of events) {
+        ws.send(event.json);
+        cursor.cursor = event.seq;
+      }
+    }
+    cursor.lagging = false;
+  };
+
+  return {
+    deliver(subscriber, sessionId, seq, json) {
+      let cursor = subscriber.sessions.get(sessionId);
+      if (!cursor) {
+        // First frame for a socket the session attached itself (the sender of chat.send).
+        cursor = { cursor: seq - 1, lagging: false };
+        subscriber.sessions.set(sessionId, cursor);
+      }
+      if (cursor.lagging || seq <= cursor.cursor) return;
+      const { ws } = subscriber;
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (seq !== cursor.cursor + 1 || ws.bufferedAmount > options.highWaterMarkBytes) {
+        cursor.lagging = true;
+        scheduleDrainCheck(subscriber);
+        return;
+      }
+      ws.send(json);
+      cursor.cursor = seq;
+    },
+    catchUp,
+    release(subscriber) {
+      if (subscriber.drainTimer) clearTimeout(subscriber.drainTimer);
+      subscriber.drainTimer = null;
+    },
+  };
+}

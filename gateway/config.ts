@@ -1,0 +1,115 @@
+/**
+ * Every bound and timing of the gateway, in one place. Hosts override any subset through
+ * `deps.limits`; `resolveLimits` spreads the caller's values over these defaults and rejects
+ * impossible combinations with a TypeError at construction time (as `ws` does).
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+
+export const DEFAULT_LIMITS = {
+  // ---- transport (all routes) ----
+  /** Largest inbound frame on `/ws` and `/shell`; `ws` closes a bigger one with 1009. */
+  maxPayloadBytes: 1 * MiB,
+  /** Protocol ping period; a socket that missed the previous pong is terminated (dead within 1–2 periods). */
+  heartbeatIntervalMs: 30 * SECOND,
+  /** Sustained inbound frames per second per socket (token bucket refill rate); 0 disables the limit. */
+  rateLimitPerSecond: 200,
+  /** Token bucket size: a client may burst this many frames before the refill rate applies. Excess closes 1008. */
+  rateLimitBurst: 400,
+
+  // ---- /ws chat ----
+  /** Events kept per session in the durable log (protocol: at least 5000). Older ones are pruned. */
+  maxEventsPerSession: 5000,
+  /** Bytes of event JSON kept per session in the durable log; whichever bound is hit first prunes. */
+  maxBytesPerSession: 16 * MiB,
+  /** Events of each live session kept in memory for replay without touching SQLite. */
+  replayTailEvents: 1000,
+  /** Unflushed log events that force a synchronous flush (otherwise the log flushes once per event-loop turn). */
+  logBatchMaxEvents: 1000,
+  /** A subscriber whose socket buffers more than this stops getting live frames and is caught up from the log later. */
+  subscriberHighWaterMarkBytes: 1 * MiB,
+  /** A lagging subscriber is caught up once its socket buffer is back under this. */
+  subscriberLowWaterMarkBytes: 256 * KiB,
+  /** How often a lagging subscriber's socket buffer is checked for having drained. */
+  subscriberDrainPollMs: 25,
+  /** Frames sent to a lagging subscriber per catch-up step before its buffer is checked again. */
+  catchUpBatchEvents: 256,
+  /** A session with no subscribers and no running run is dropped from memory after this (its log stays). */
+  sessionIdleTtlMs: 5 * MINUTE,
+  /** Sessions held in memory at once; a subscribe or send beyond it gets INTERNAL_ERROR "Too many sessions". */
+  maxLiveSessions: 10_000,
+  /** Sessions one socket may be subscribed to at once; further entries of a chat.subscribe are skipped. */
+  maxSubscriptionsPerSocket: 256,
+  /** Longest app session id accepted; longer ids are refused (they would name actors and log rows). */
+  maxSessionIdLength: 256,
+  /** A runtime abort that has not answered by then counts as a failed abort. */
+  abortTimeoutMs: 30 * SECOND,
+  /** A session locked by a failed abort unlocks after this even if the runtime never settles. */
+  lockedSessionTimeoutMs: 15 * MINUTE,
+
+  // ---- /shell ----
+  /** A PTY with no attached socket is killed after this. */
+  shellDetachTimeoutMs: 30 * MINUTE,
+  /** Lines of scrollback kept by the headless terminal that restores the screen on reconnect. */
+  shellScrollbackLines: 1000,
+  /** Pause the PTY when any attached socket buffers more than this. */
+  shellHighWaterMarkBytes: 256 * KiB,
+  /** Resume the PTY once every attached socket buffers less than this. */
+  shellLowWaterMarkBytes: 32 * KiB,
+  /** PTYs one user may hold at once. */
+  maxPtysPerUser: 8,
+  /** PTYs the gateway may hold at once. */
+  maxPtysTotal: 64,
+  /** Characters of ANSI-stripped output searched for auth URLs (protocol: a rolling 32 768-character window). */
+  shellAuthUrlWindowChars: 32_768,
+  /** A killed PTY that has not exited after SIGHUP by then gets SIGKILL (its whole process group). */
+  shellKillGraceMs: 2 * SECOND,
+  /** Frames one /shell socket may send while its `init` is still resolving; beyond it the socket is closed 1008. */
+  shellMaxPendingFrames: 1000,
+
+  // ---- /plugin-ws ----
+  /** Bytes of client frames queued while the upstream connects; over it the client is closed 1008. */
+  pluginQueueMaxBytes: 1 * MiB,
+  /** Client frames queued while the upstream connects; over it the client is closed 1008. */
+  pluginQueueMaxFrames: 1000,
+  /** An upstream that has not opened by then closes the client with 4504. */
+  pluginConnectTimeoutMs: 10 * SECOND,
+  /** Pause reading one side when the other side's socket buffers more than this. */
+  pluginHighWaterMarkBytes: 1 * MiB,
+  /** Resume reading once the buffer is back under this. */
+  pluginLowWaterMarkBytes: 256 * KiB,
+  /** A closing tunnel waits this long for both close handshakes, then cuts whichever leg has not finished. */
+  pluginCloseTimeoutMs: 5 * SECOND,
+  /** Largest frame accepted from a plugin (upstream); a bigger one is an upstream error (client closed 4502). */
+  pluginMaxPayloadBytes: 16 * MiB,
+} as const;
+
+export type GatewayLimits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
+
+export function resolveLimits(overrides: Partial<GatewayLimits> | undefined): GatewayLimits {
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(overrides ?? {})) {
+    if (!(key in DEFAULT_LIMITS)) throw new TypeError(`Unknown limit "${key}"`);
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new TypeError(`Limit "${key}" must be a finite number >= 0, got ${String(value)}`);
+    }
+    (limits as Record<string, number>)[key] = value;
+  }
+  const pairs: Array<[keyof GatewayLimits, keyof GatewayLimits]> = [
+    ['subscriberLowWaterMarkBytes', 'subscriberHighWaterMarkBytes'],
+    ['shellLowWaterMarkBytes', 'shellHighWaterMarkBytes'],
+    ['pluginLowWaterMarkBytes', 'pluginHighWaterMarkBytes'],
+  ];
+  for (const [low, high] of pairs) {
+    if (limits[low] > limits[high]) throw new TypeError(`Limit "${low}" must not exceed "${high}"`);
+  }
+  if (limits.rateLimitPerSecond > 0 && limits.rateLimitBurst < 1) {
+    throw new TypeError('Limit "rateLimitBurst" must be at least 1 when rate limiting is on');
+  }
+  if (limits.maxEventsPerSession < 1) throw new TypeError('Limit "maxEventsPerSession" must be at least 1');
+  return limits;
+}

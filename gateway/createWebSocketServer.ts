@@ -1,0 +1,300 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+import { WebSocket, WebSocketServer } from 'ws';
+
+import { openDatabase, type GatewayDatabase } from '../persistence/database.js';
+import { createSqliteEventLog, type SqliteEventLog } from '../persistence/eventLog.js';
+import { createSqliteSessionStore } from '../persistence/sessionStore.js';
+import type { EventLogHealth, SessionStore } from '../persistence/types.js';
+import { createActorHost } from './actorHost.js';
+import { createChatRoute, type RunningRun } from './chat/chatRoute.js';
+import { resolveLimits, type GatewayLimits } from './config.js';
+import { startHeartbeat } from './heartbeat.js';
+import { createConsoleLogger, redactUrl, type Logger } from './logger.js';
+import { createPluginRoute } from './plugin/pluginRoute.js';
+import { createRateLimiter } from './rateLimit.js';
+import type { ConnectionContext, RouteHandler } from './route.js';
+import { createShellRoute } from './shell/shellRoute.js';
+import type { GatewayDeps, GatewayUser } from './types.js';
+import { authenticateUpgrade, isOriginAllowed, rejectUpgrade, userExpiry, userIdOf } from './upgrade.js';
+
+/**
+ * The wiring: the one place that builds the real adapters, provides them to the machines and
+ * starts the actor system. Reading this file shows the whole gateway.
+ */
+
+export const DEFAULT_DATABASE_PATH = './data/agent-gateway.sqlite';
+
+/** Close codes the gateway itself uses (the tunnel's own live in machines/pluginTunnel.closeCodes.ts). */
+export const CLOSE_CODES = {
+  SERVER_SHUTTING_DOWN: 1001,
+  RATE_LIMIT: 1008,
+  FRAME_TOO_LARGE: 1009,
+  TOKEN_EXPIRED: 4401,
+  UNKNOWN_PATH: 4404,
+} as const;
+
+/** setTimeout's largest delay; a later token expiry is re-armed in steps. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export interface ChatRunRegistry {
+  listRunningRuns(): RunningRun[];
+  isProcessing(sessionId: string): boolean;
+}
+
+export interface GatewayHealth {
+  status: 'ok' | 'degraded';
+  eventLog: EventLogHealth;
+  sockets: number;
+  runningRuns: number;
+}
+
+export interface GatewayHandle {
+  /** The underlying `ws` server: `wss.clients` holds every socket of every route. */
+  readonly wss: WebSocketServer;
+  /** Every open socket of every route (the same set as `wss.clients`). */
+  readonly clients: Set<WebSocket>;
+  /** Open `/ws` sockets, for host broadcasts in claudecodeui's shape. */
+  readonly connectedClients: Set<WebSocket>;
+  readonly chatRunRegistry: ChatRunRegistry;
+  /** Sends a gateway frame to every `/ws` socket. */
+  broadcast(frame: Record<string, unknown>): void;
+  health(): GatewayHealth;
+  /** Live actors by kind and state (read-only), for the inspector panel and `/api/actors`. */
+  listActors(): { chat: unknown[]; shell: unknown[] };
+  readonly limits: Readonly<GatewayLimits>;
+  /** Graceful shutdown: 1001 to every socket, runs completed, PTYs killed, tunnels closed, log flushed. */
+  close(): Promise<void>;
+}
+
+/** A request as routes and host callbacks see it: with the authenticated user attached. */
+type AuthenticatedRequest = IncomingMessage & { user?: GatewayUser };
+
+export function createWebSocketServer<TProvider extends string = string>(
+  server: HttpServer,
+  deps: GatewayDeps<TProvider>,
+): GatewayHandle {
+  if (!deps || typeof deps !== 'object') throw new TypeError('createWebSocketServer: deps are required');
+  if (!deps.verifyClient || typeof deps.verifyClient.authenticateWebSocket !== 'function') {
+    throw new TypeError('createWebSocketServer: deps.verifyClient.authenticateWebSocket must be a function');
+  }
+  if (!deps.chat?.runtime) throw new TypeError('createWebSocketServer: deps.chat.runtime is required');
+
+  const limits = resolveLimits(deps.limits);
+  const logger: Logger = deps.logger ?? createConsoleLogger('info');
+  const allowedOrigins = deps.allowedOrigins ?? [];
+
+  // ---- persistence ----
+  const database: GatewayDatabase = openDatabase(deps.databasePath ?? DEFAULT_DATABASE_PATH);
+  const log: SqliteEventLog = createSqliteEventLog(database, {
+    maxEventsPerSession: limits.maxEventsPerSession,
+    maxBytesPerSession: limits.maxBytesPerSession,
+    tailEvents: limits.replayTailEvents,
+    batchMaxEvents: limits.logBatchMaxEvents,
+    logger,
+  });
+  const sessions: SessionStore = deps.sessions ?? createSqliteSessionStore(database);
+
+  // ---- actors and routes ----
+  const host = createActorHost({ clock: deps.clock, inspect: deps.inspect });
+  const chat = createChatRoute({
+    host,
+    limits,
+    logger,
+    runtime: deps.chat.runtime as never,
+    sessions,
+    log,
+  });
+  const shell = createShellRoute({ host, limits, logger, shell: deps.shell, sessions });
+  const plugin = createPluginRoute({ host, limits, logger, getPluginPort: deps.getPluginPort });
+  host.start({ chatSession: chat.logic, shellSession: shell.logic, pluginTunnel: plugin.logic });
+  chat.recoverInterruptedRuns();
+
+  const routeFor = (pathname: string): RouteHandler | null => {
+    if (pathname === '/ws') return chat;
+    if (pathname === '/shell') return shell;
+    if (pathname.startsWith('/plugin-ws/')) return plugin;
+    return null;
+  };
+
+  // ---- transport ----
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxPayloadBytes,
+    perMessageDeflate: false,
+    clientTracking: true,
+  });
+  const stopHeartbeat = startHeartbeat(wss, limits.heartbeatIntervalMs);
+  const expiryTimers = new Set<ReturnType<typeof setTimeout>>();
+  let closed = false;
+
+  const watchExpiry = (ws: WebSocket, user: GatewayUser) => {
+    const expiresAt = userExpiry(user);
+    if (expiresAt === null) return;
+    let timer: ReturnType<typeof setTimeout>;
+    const arm = () => {
+      const remaining = expiresAt - Date.now();
+      if (remaining <= 0) {
+        ws.close(CLOSE_CODES.TOKEN_EXPIRED, 'Token expired');
+        return;
+      }
+      timer = setTimeout(() => {
+        expiryTimers.delete(timer);
+        arm();
+      }, Math.min(remaining, MAX_TIMER_MS));
+      expiryTimers.add(timer);
+    };
+    arm();
+    ws.once('close', () => {
+      clearTimeout(timer);
+      expiryTimers.delete(timer);
+    });
+  };
+
+  const limitRate = (ws: WebSocket) => {
+    const limiter = createRateLimiter(limits.rateLimitPerSecond, limits.rateLimitBurst);
+    // Registered before the route's own listener, so a frame over the limit is never handled.
+    ws.prependListener('message', () => {
+      if (limiter.take()) return;
+      ws.removeAllListeners('message');
+      ws.close(CLOSE_CODES.RATE_LIMIT, 'Rate limit');
+    });
+  };
+
+  const onConnection = (ws: WebSocket, request: AuthenticatedRequest, user: GatewayUser, pathname: string) => {
+    ws.on('error', (error) => logger.debug('Socket error', { pathname, error: String(error) }));
+    watchExpiry(ws, user);
+    const extra = deps.routes?.[pathname];
+    if (extra) {
+      limitRate(ws);
+      extra(ws, request);
+      return;
+    }
+    const route = routeFor(pathname);
+    if (!route) {
+      logger.warn('Unknown WebSocket path', { pathname });
+      ws.close(CLOSE_CODES.UNKNOWN_PATH, 'Unknown path');
+      return;
+    }
+    const context: ConnectionContext = { request, user, userId: userIdOf(user), pathname };
+    route.handle(ws, context);
+    // After the route attached its listener: prependListener still puts the limiter first.
+    limitRate(ws);
+  };
+
+  const onUpgrade = async (request: AuthenticatedRequest, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if (closed) return rejectUpgrade(socket, 503);
+    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    if (!isOriginAllowed(request, allowedOrigins)) {
+      logger.warn('WebSocket upgrade from a foreign origin refused', { origin: request.headers.origin, pathname });
+      return rejectUpgrade(socket, 403);
+    }
+    const auth = await authenticateUpgrade(request, deps.verifyClient);
+    if (!auth.ok) {
+      logger.warn('WebSocket upgrade refused', { url: redactUrl(request.url), status: auth.status });
+      return rejectUpgrade(socket, auth.status);
+    }
+    if (socket.destroyed || closed) return;
+    request.user = auth.user;
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      wss.emit('connection', ws, request);
+      onConnection(ws, request, auth.user, pathname);
+    });
+  };
+  const upgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    onUpgrade(request, socket, head).catch((error: unknown) => {
+      logger.error('Upgrade failed', { error: String(error) });
+      rejectUpgrade(socket, 500);
+    });
+  };
+  server.on('upgrade', upgradeListener);
+
+  const handle: GatewayHandle = {
+    wss,
+    clients: wss.clients,
+    connectedClients: chat.clients,
+    chatRunRegistry: {
+      listRunningRuns: () => chat.listRunningRuns(),
+      isProcessing: (sessionId) => chat.isProcessing(sessionId),
+    },
+    broadcast: (frame) => chat.broadcast(frame),
+    limits,
+    health() {
+      const eventLog = log.health();
+      return {
+        status: eventLog.degraded ? 'degraded' : 'ok',
+        eventLog,
+        sockets: wss.clients.size,
+        runningRuns: chat.listRunningRuns().length,
+      };
+    },
+    listActors() {
+      return { chat: chat.listSessions(), shell: shell.listActors() };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      server.off('upgrade', upgradeListener);
+      stopHeartbeat();
+      for (const timer of expiryTimers) clearTimeout(timer);
+      await Promise.all([chat.close(), shell.close(), plugin.close()]);
+      for (const ws of wss.clients) {
+        if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE_CODES.SERVER_SHUTTING_DOWN, 'Server shutting down');
+      }
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      // Sockets that did not finish the closing handshake in time are cut.
+      for (const ws of wss.clients) ws.terminate();
+      host.shutdown();
+      log.close();
+      database.close();
+      registered.delete(handle);
+    },
+  };
+  registered.add(handle);
+  return handle;
+}
+
+// ---- module-level registries, in the shape claudecodeui imports ----
+
+const registered = new Set<GatewayHandle>();
+
+/** `WebSocket.OPEN`, as claudecodeui's broadcasts compare `readyState` with it. */
+export const WS_OPEN_STATE = WebSocket.OPEN;
+
+/** Every open `/ws` socket of every gateway in this process (a live view). */
+export const connectedClients: ReadonlySet<WebSocket> = {
+  get size() {
+    let size = 0;
+    for (const handle of registered) size += handle.connectedClients.size;
+    return size;
+  },
+  has: (ws: WebSocket) => [...registered].some((handle) => handle.connectedClients.has(ws)),
+  forEach(callback: (value: WebSocket, key: WebSocket, set: ReadonlySet<WebSocket>) => void, thisArg?: unknown) {
+    for (const ws of this) callback.call(thisArg, ws, ws, this);
+  },
+  *[Symbol.iterator]() {
+    for (const handle of registered) yield* handle.connectedClients;
+  },
+  *values() {
+    yield* this;
+  },
+  *keys() {
+    yield* this;
+  },
+  *entries() {
+    for (const ws of this) yield [ws, ws] as [WebSocket, WebSocket];
+  },
+} as ReadonlySet<WebSocket>;
+
+/** Running runs across every gateway in this process. */
+export const chatRunRegistry: ChatRunRegistry = {
+  listRunningRuns: () => [...registered].flatMap((handle) => handle.chatRunRegistry.listRunningRuns()),
+  isProcessing: (sessionId) => [...registered].some((handle) => handle.chatRunRegistry.isProcessing(sessionId)),
+};
+
+/** Sends a gateway frame (`session_upserted`, `loading_progress`) to every `/ws` socket of every gateway. */
+export function broadcast(frame: Record<string, unknown>): void {
+  for (const handle of registered) handle.broadcast(frame);
+}

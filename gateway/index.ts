@@ -1,0 +1,42 @@
+/**
+ * agent-gateway's public API: embed the gateway in an `http.Server` with
+ * `createWebSocketServer(server, deps)`, in the shape claudecodeui uses.
+ */
+export {
+  createWebSocketServer,
+  connectedClients,
+  chatRunRegistry,
+  broadcast,
+  WS_OPEN_STATE,
+  CLOSE_CODES,
+  DEFAULT_DATABASE_PATH,
+  type GatewayHandle,
+  type GatewayHealth,
+  type ChatRunRegistry,
+} from './createWebSocketServer.js';
+export type { RunningRun } from './chat/chatRoute.js';
+export type {
+  GatewayDeps,
+  GatewayUser,
+  VerifyClientDeps,
+  ChatDeps,
+  ShellDeps,
+  ExtraRoutes,
+  ProviderRuntime,
+  RuntimeWriter,
+  PermissionDecision,
+  NormalizedMessage,
+} from './types.js';
+export { DEFAULT_LIMITS, resolveLimits, type GatewayLimits } from './config.js';
+export { createConsoleLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+export type { Clock, Inspector } from './actorHost.js';
+export { PROTOCOL_ERRORS, type ProtocolErrorCode } from '../machines/protocolErrors.js';
+export type {
+  SessionStore,
+  SessionRecord,
+  SessionDescription,
+  ChatEventLog,
+  LoggedEvent,
+  EventLogHealth,
+} from '../persistence/types.js';
+export { createDemoRuntime } from './demoAgent.js';

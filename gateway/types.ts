@@ -1,0 +1,110 @@
+import type { IncomingMessage } from 'node:http';
+
+import type { WebSocket } from 'ws';
+
+import type { Clock, Inspector } from './actorHost.js';
+import type { GatewayLimits } from './config.js';
+import type { Logger } from './logger.js';
+import type { SessionStore } from '../persistence/types.js';
+
+/**
+ * The user object a host's `authenticateWebSocket` returns. Only `id`/`userId` (who owns a PTY)
+ * and an expiry are read; the rest is passed through to the host untouched.
+ */
+export interface GatewayUser {
+  id?: string | number;
+  userId?: string | number;
+  username?: string;
+  /** JWT-style expiry, epoch seconds: the socket is closed with 4401 at that time. */
+  exp?: number;
+  /** Expiry in epoch milliseconds (takes precedence over `exp`). */
+  expiresAt?: number;
+  [key: string]: unknown;
+}
+
+/** Upgrade authentication, in claudecodeui's shape. */
+export interface VerifyClientDeps {
+  /** Platform mode: the hosting proxy authenticated the user; `authenticateWebSocket(null)` is called. */
+  isPlatform?: boolean;
+  /** Returns the user for a token (or null to reject with 401). May be async. */
+  authenticateWebSocket(
+    token: string | null,
+    request: IncomingMessage,
+  ): GatewayUser | null | undefined | Promise<GatewayUser | null | undefined>;
+}
+
+/** A normalized provider message. Unknown fields pass through untouched. */
+export interface NormalizedMessage {
+  kind: string;
+  [key: string]: unknown;
+}
+
+/** A tool-approval decision from `chat.permission-response`. */
+export interface PermissionDecision {
+  allow: boolean;
+  updatedInput?: unknown;
+  message?: string;
+  rememberEntry?: unknown;
+}
+
+/** The writer a runtime streams a run through. */
+export interface RuntimeWriter {
+  /** Sends one normalized message (`kind` required). `session_created` is captured, never forwarded. */
+  send(message: unknown): void;
+  /** Announces the provider-native session id. */
+  setSessionId(providerSessionId: string): void;
+  /** The provider-native session id as known so far (from the session store, or announced). */
+  getSessionId(): string | null;
+  readonly userId: string | number | null;
+  readonly isWebSocketWriter: true;
+}
+
+/**
+ * A host's provider runtimes, in claudecodeui's shape. Generic over the host's provider union
+ * so a host typed with `'claude' | 'codex' | …` compiles under `strict`.
+ */
+export interface ProviderRuntime<TProvider extends string = string> {
+  hasRuntime(provider: string): boolean;
+  run(provider: TProvider, command: string, options: Record<string, unknown>, writer: RuntimeWriter): Promise<unknown>;
+  /** Resolves true when the run was stopped. */
+  abort(provider: TProvider, sessionId: string): Promise<boolean>;
+  resolveToolApproval(requestId: string, decision: PermissionDecision): void;
+  getPendingApprovalsForSession(sessionId: string): unknown[];
+}
+
+export interface ChatDeps<TProvider extends string = string> {
+  runtime: ProviderRuntime<TProvider>;
+}
+
+export interface ShellDeps {
+  /** Maps an app session id to the provider-native id used for `--resume`. Defaults to the session store. */
+  resolveProviderSessionId?(sessionId: string, provider: string): string | null | undefined | Promise<string | null | undefined>;
+  /** Absolute directories a shell may start in (and below). Empty or absent: any existing directory. */
+  allowedRoots?: string[];
+  /** Environment variable names removed from every PTY's environment, besides the defaults. */
+  envDenyList?: string[];
+}
+
+/** Extra socket routes a host mounts on the same server, authenticated like the built-in ones. */
+export type ExtraRoutes = Record<string, (ws: WebSocket, request: IncomingMessage & { user?: GatewayUser }) => void>;
+
+export interface GatewayDeps<TProvider extends string = string> {
+  verifyClient: VerifyClientDeps;
+  chat: ChatDeps<TProvider>;
+  shell?: ShellDeps;
+  /** The local port of a running plugin's WebSocket server, or null/undefined when it is not running. */
+  getPluginPort?(name: string): number | null | undefined | Promise<number | null | undefined>;
+  /** The session store. Default: the SQLite store in the gateway's database. */
+  sessions?: SessionStore;
+  /** Where the SQLite file lives: a path, or ':memory:'. Default `./data/agent-gateway.sqlite`. */
+  databasePath?: string;
+  /** Browser origins allowed besides the request's own host. `'*'` allows every origin. */
+  allowedOrigins?: string[];
+  routes?: ExtraRoutes;
+  limits?: Partial<GatewayLimits>;
+  logger?: Logger;
+  /** Stately inspector (or any observer) that sees every actor of the gateway. */
+  inspect?: Inspector;
+  /** The clock every actor's delayed transitions use (a `SimulatedClock` in tests). */
+  clock?: Clock;
+}

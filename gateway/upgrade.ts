@@ -1,0 +1,73 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+import type { GatewayUser, VerifyClientDeps } from './types.js';
+
+/**
+ * Upgrade admission: origin check and authentication, before any routing. Pure functions over
+ * the request, plus the one helper that answers a refused upgrade on the raw socket.
+ */
+
+/** `?token=` first, else the second word of the Authorization header. Cookies are not read. */
+export function readToken(request: IncomingMessage): string | null {
+  const url = new URL(request.url ?? '/', 'http://localhost');
+  const fromQuery = url.searchParams.get('token');
+  if (fromQuery !== null) return fromQuery;
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return null;
+  return header.split(' ')[1] ?? null;
+}
+
+/**
+ * Cross-site WebSocket hijacking guard. Non-browser clients (no Origin) pass; a browser origin
+ * passes when its host equals the request's Host header, or it is in the allow-list ('*' allows all).
+ */
+export function isOriginAllowed(request: IncomingMessage, allowedOrigins: readonly string[]): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  if (allowedOrigins.includes('*') || allowedOrigins.includes(origin)) return true;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  return typeof request.headers.host === 'string' && originHost.toLowerCase() === request.headers.host.toLowerCase();
+}
+
+export type AuthResult = { ok: true; user: GatewayUser } | { ok: false; status: 401 | 500 };
+
+export async function authenticateUpgrade(request: IncomingMessage, verify: VerifyClientDeps): Promise<AuthResult> {
+  try {
+    const token = verify.isPlatform ? null : readToken(request);
+    const user = await verify.authenticateWebSocket(token, request);
+    if (!user || typeof user !== 'object') return { ok: false, status: 401 };
+    return { ok: true, user };
+  } catch {
+    return { ok: false, status: 500 };
+  }
+}
+
+/** `user.expiresAt` (epoch ms), else `user.exp` (epoch s), else null. */
+export function userExpiry(user: GatewayUser): number | null {
+  if (typeof user.expiresAt === 'number' && Number.isFinite(user.expiresAt)) return user.expiresAt;
+  if (typeof user.exp === 'number' && Number.isFinite(user.exp)) return user.exp * 1000;
+  return null;
+}
+
+export function userIdOf(user: GatewayUser): string | number | null {
+  if (typeof user.id === 'string' || typeof user.id === 'number') return user.id;
+  if (typeof user.userId === 'string' || typeof user.userId === 'number') return user.userId;
+  return null;
+}
+
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+/** Answers a refused upgrade with a plain HTTP response and closes the socket. */
+export function rejectUpgrade(socket: Duplex, status: number): void {
+  if (socket.destroyed) return;
+  const text = STATUS_TEXT[status] ?? 'Error';
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}

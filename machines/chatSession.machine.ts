@@ -1,0 +1,340 @@
+import { and, assign, emit, enqueueActions, sendTo, setup, stopChild } from 'xstate';
+
+import { chatRunMachine, type ChatRunParentEvent } from './chatRun.machine.js';
+import {
+  sequenceMessage,
+  type ChatMessage,
+  type PendingPermission,
+  type SequencedFrame,
+} from './chatMessage.js';
+import { protocolError, type ProtocolErrorFrame } from './protocolErrors.js';
+
+/**
+ * One app chat session: the only owner of its `seq`, its subscriber set and its current run.
+ *
+ *   idle ──client.send──▶ running ──run.ended──▶ idle
+ *                            └──run.ended (abort failed, runtime alive)──▶ locked ──run settles──▶ idle
+ *   idle (no subscribers, no live run, sessionIdleTtl) ──▶ closed
+ *
+ * Runs are child actors (`chatRun.machine.ts`); each run's messages come back as `run.message`
+ * and get the next `seq` here, whichever run they belong to, so seq is monotonic per session
+ * across runs. Subscribers are opaque ids: the gateway keeps the id → socket map, reads the
+ * durable log for replay, and does all I/O in response to the events this machine emits.
+ */
+
+export interface ChatSessionLimits {
+  sessionIdleTtlMs: number;
+  lockedSessionTimeoutMs: number;
+  abortTimeoutMs: number;
+}
+
+export interface ChatSessionInput {
+  sessionId: string;
+  /** The highest seq already in the durable log (0 for a new session). */
+  latestSeq: number;
+  limits: ChatSessionLimits;
+}
+
+export interface RunRequest {
+  runId: string;
+  provider: string;
+  content: string;
+  options: Record<string, unknown>;
+  userId: string | number | null;
+  providerSessionId: string | null;
+  /** Epoch ms, stamped by the gateway (machines have no wall clock). */
+  startedAt: number;
+}
+
+export interface PermissionDecisionInput {
+  allow: boolean;
+  updatedInput?: unknown;
+  message?: string;
+  rememberEntry?: unknown;
+}
+
+export type ChatSessionEvent =
+  | { type: 'client.subscribe'; subscriberId: string; lastSeq: number }
+  | { type: 'client.unsubscribe'; subscriberId: string }
+  /** `subscriberId` null: a run started with no socket (the sender is not auto-subscribed). */
+  | ({ type: 'client.send'; subscriberId: string | null } & RunRequest)
+  | { type: 'client.abort'; subscriberId: string }
+  | { type: 'client.permission-response'; subscriberId: string; requestId: string; decision: PermissionDecisionInput }
+  /** Ends a running run at once with a synthetic aborted `complete` (gateway shutdown). */
+  | { type: 'gateway.shutdown' }
+  | ChatRunParentEvent;
+
+export type ChatSessionEmitted =
+  /** A sequenced event: log it, then send it to `subscribers`. */
+  | { type: 'frame'; frame: SequencedFrame; subscribers: readonly string[] }
+  /** A frame for one socket only (errors). */
+  | { type: 'reply'; subscriberId: string; frame: ProtocolErrorFrame }
+  /**
+   * A subscribe was accepted: the gateway sends `chat_subscribed`, then replays the log after
+   * `replayAfter` (null: no replay), then live frames follow.
+   */
+  | {
+      type: 'subscribed';
+      subscriberId: string;
+      isProcessing: boolean;
+      lastSeq: number;
+      runId: string | null;
+      clientLastSeq: number;
+      replayAfter: number | null;
+      pendingPermissions: readonly PendingPermission[];
+    }
+  | { type: 'run.started'; runId: string; provider: string; startedAt: number }
+  | { type: 'permission.resolve'; requestId: string; decision: PermissionDecisionInput }
+  /** The provider-native id changed: store it and broadcast `session_upserted`. */
+  | { type: 'session-id.assigned'; providerSessionId: string };
+
+interface CurrentRun {
+  runId: string;
+  provider: string;
+  startedAt: number;
+}
+
+interface ChatSessionContext {
+  sessionId: string;
+  seq: number;
+  subscribers: readonly string[];
+  currentRun: CurrentRun | null;
+  /** The run whose failed abort locks the session, until it settles. */
+  lockedBy: string | null;
+  /** Runs whose actor is still alive (their runtime has not settled). */
+  liveRuns: readonly string[];
+  providerSessionId: string | null;
+  pendingPermissions: readonly PendingPermission[];
+  limits: ChatSessionLimits;
+}
+
+type Ev<T extends ChatSessionEvent['type']> = Extract<ChatSessionEvent, { type: T }>;
+
+const runActorId = (runId: string) => `run:${runId}`;
+const runIdOfActor = (actorId: string) => (actorId.startsWith('run:') ? actorId.slice(4) : actorId);
+
+export const chatSessionMachine = setup({
+  types: {
+    context: {} as ChatSessionContext,
+    input: {} as ChatSessionInput,
+    events: {} as ChatSessionEvent,
+    emitted: {} as ChatSessionEmitted,
+  },
+  actors: {
+    chatRun: chatRunMachine,
+  },
+  delays: {
+    sessionIdleTtl: ({ context }) => context.limits.sessionIdleTtlMs,
+    lockedSessionTimeout: ({ context }) => context.limits.lockedSessionTimeoutMs,
+  },
+  guards: {
+    canClose: ({ context }) => context.subscribers.length === 0 && context.liveRuns.length === 0,
+    isCurrentRun: ({ context, event }) => context.currentRun?.runId === (event as Ev<'run.ended'>).runId,
+    locksSession: ({ event }) => (event as Ev<'run.ended'>).locksSession,
+    isLockingRun: ({ context, event }) =>
+      context.lockedBy !== null && runIdOfActor((event as unknown as { actorId: string }).actorId) === context.lockedBy,
+    isNewSessionId: ({ context, event }) => {
+      const id = (event as Ev<'run.session-id'>).providerSessionId;
+      return typeof id === 'string' && id.length > 0 && id !== context.providerSessionId;
+    },
+    canResolvePermission: ({ context, event }) => {
+      const { requestId, subscriberId } = event as Ev<'client.permission-response'>;
+      return (
+        context.subscribers.includes(subscriberId) &&
+        context.pendingPermissions.some((pending) => pending.requestId === requestId)
+      );
+    },
+  },
+  actions: {
+    addSubscriber: assign({
+      subscribers: ({ context, event }) => {
+        const { subscriberId } = event as Ev<'client.subscribe'>;
+        return context.subscribers.includes(subscriberId) ? context.subscribers : [...context.subscribers, subscriberId];
+      },
+    }),
+    removeSubscriber: assign({
+      subscribers: ({ context, event }) =>
+        context.subscribers.filter((id) => id !== (event as Ev<'client.unsubscribe'>).subscriberId),
+    }),
+    emitSubscribed: emit(({ context, event }, params: { running: boolean }) => {
+      const { subscriberId, lastSeq } = event as Ev<'client.subscribe'>;
+      // Baseline replays only a running run; [ours] also the tail of a finished run for a client
+      // that saw part of it. A fresh client (lastSeq 0) of a finished run loads history over REST.
+      const replayAfter = params.running
+        ? Math.min(lastSeq, context.seq)
+        : lastSeq > 0 && lastSeq < context.seq
+          ? lastSeq
+          : null;
+      return {
+        type: 'subscribed' as const,
+        subscriberId,
+        isProcessing: params.running,
+        lastSeq: context.seq,
+        runId: context.currentRun?.runId ?? null,
+        clientLastSeq: lastSeq,
+        replayAfter,
+        pendingPermissions: context.pendingPermissions,
+      };
+    }),
+    startRun: assign(({ context, event, spawn }) => {
+      const request = event as Ev<'client.send'>;
+      spawn('chatRun', {
+        id: runActorId(request.runId),
+        systemId: `chat-run:${request.runId}`,
+        input: {
+          runId: request.runId,
+          sessionId: context.sessionId,
+          provider: request.provider,
+          content: request.content,
+          options: request.options,
+          userId: request.userId,
+          providerSessionId: request.providerSessionId ?? context.providerSessionId,
+          abortTimeoutMs: context.limits.abortTimeoutMs,
+        },
+      });
+      const subscribers =
+        request.subscriberId === null || context.subscribers.includes(request.subscriberId)
+          ? context.subscribers
+          : [...context.subscribers, request.subscriberId];
+      return {
+        subscribers,
+        currentRun: { runId: request.runId, provider: request.provider, startedAt: request.startedAt },
+        liveRuns: [...context.liveRuns, request.runId],
+        providerSessionId: request.providerSessionId ?? context.providerSessionId,
+      };
+    }),
+    emitRunStarted: emit(({ event }) => {
+      const request = event as Ev<'client.send'>;
+      return {
+        type: 'run.started' as const,
+        runId: request.runId,
+        provider: request.provider,
+        startedAt: request.startedAt,
+      };
+    }),
+    forwardAbort: sendTo(
+      ({ context }) => runActorId(context.currentRun?.runId ?? ''),
+      { type: 'client.abort' },
+    ),
+    forwardShutdown: sendTo(
+      ({ context }) => runActorId(context.currentRun?.runId ?? ''),
+      { type: 'gateway.shutdown' } as never,
+    ),
+    sequence: enqueueActions(({ context, event, enqueue }) => {
+      const { runId, message } = event as Ev<'run.message'>;
+      const seq = context.seq + 1;
+      const frame = sequenceMessage(message, context.sessionId, seq, runId);
+      enqueue.assign({ seq, pendingPermissions: trackPermissions(context.pendingPermissions, runId, message) });
+      enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers });
+    }),
+    endCurrentRun: assign(({ context, event }) => ({
+      currentRun: null,
+      lockedBy: (event as Ev<'run.ended'>).locksSession ? (event as Ev<'run.ended'>).runId : null,
+      // Approvals of a finished run can no longer be answered.
+      pendingPermissions: context.pendingPermissions.filter((p) => p.runId !== (event as Ev<'run.ended'>).runId),
+    })),
+    unlock: assign({ lockedBy: null }),
+    forgetRun: assign({
+      liveRuns: ({ context, event }) => {
+        const runId = runIdOfActor((event as unknown as { actorId: string }).actorId);
+        return context.liveRuns.filter((id) => id !== runId);
+      },
+    }),
+    stopRunActor: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
+    assignSessionId: assign({ providerSessionId: ({ event }) => (event as Ev<'run.session-id'>).providerSessionId }),
+    emitSessionId: emit(({ event }) => ({
+      type: 'session-id.assigned' as const,
+      providerSessionId: (event as Ev<'run.session-id'>).providerSessionId,
+    })),
+    resolvePermission: enqueueActions(({ context, event, enqueue }) => {
+      const { requestId, decision } = event as Ev<'client.permission-response'>;
+      enqueue.assign({ pendingPermissions: context.pendingPermissions.filter((p) => p.requestId !== requestId) });
+      enqueue.emit({ type: 'permission.resolve', requestId, decision });
+    }),
+    reply: emit(({ context, event }, params: { code: 'RUN_IN_PROGRESS' | 'NO_ACTIVE_RUN' | 'UNKNOWN_PERMISSION_REQUEST' }) => ({
+      type: 'reply' as const,
+      subscriberId: (event as { subscriberId?: string | null }).subscriberId ?? '',
+      frame: protocolError(params.code, context.sessionId),
+    })),
+  },
+}).createMachine({
+  id: 'chatSession',
+  context: ({ input }) => ({
+    sessionId: input.sessionId,
+    seq: input.latestSeq,
+    subscribers: [],
+    currentRun: null,
+    lockedBy: null,
+    liveRuns: [],
+    providerSessionId: null,
+    pendingPermissions: [],
+    limits: input.limits,
+  }),
+  on: {
+    'client.unsubscribe': { actions: 'removeSubscriber' },
+    'run.message': { actions: 'sequence' },
+    'run.session-id': { guard: 'isNewSessionId', actions: ['assignSessionId', 'emitSessionId'] },
+    'client.permission-response': [
+      { guard: 'canResolvePermission', actions: 'resolvePermission' },
+      { actions: { type: 'reply', params: { code: 'UNKNOWN_PERMISSION_REQUEST' } } },
+    ],
+    'xstate.done.actor.*': { actions: ['forgetRun', 'stopRunActor'] },
+  },
+  initial: 'idle',
+  states: {
+    idle: {
+      on: {
+        'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
+        'client.send': { target: 'running', actions: ['startRun', 'emitRunStarted'] },
+        'client.abort': { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
+      },
+      after: {
+        // Re-entering restarts the timer, so a watched session is re-checked once per TTL.
+        sessionIdleTtl: [{ guard: 'canClose', target: 'closed' }, { target: 'idle', reenter: true }],
+      },
+    },
+    running: {
+      on: {
+        'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: true } }] },
+        'client.send': { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } },
+        'client.abort': { actions: 'forwardAbort' },
+        'gateway.shutdown': { actions: 'forwardShutdown' },
+        'run.ended': [
+          { guard: and(['isCurrentRun', 'locksSession']), target: 'locked', actions: 'endCurrentRun' },
+          { guard: 'isCurrentRun', target: 'idle', actions: 'endCurrentRun' },
+        ],
+      },
+    },
+    locked: {
+      on: {
+        'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
+        'client.send': { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } },
+        'client.abort': { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
+        'xstate.done.actor.*': [
+          { guard: 'isLockingRun', target: 'idle', actions: ['forgetRun', 'stopRunActor', 'unlock'] },
+          { actions: ['forgetRun', 'stopRunActor'] },
+        ],
+      },
+      after: {
+        lockedSessionTimeout: { target: 'idle', actions: 'unlock' },
+      },
+    },
+    closed: { type: 'final' },
+  },
+});
+
+/** Pending approvals as the session's runs announce and cancel them. */
+function trackPermissions(
+  pending: readonly PendingPermission[],
+  runId: string,
+  message: ChatMessage,
+): readonly PendingPermission[] {
+  if (message.kind === 'permission_request' && typeof message.requestId === 'string') {
+    if (pending.some((p) => p.requestId === message.requestId)) return pending;
+    return [...pending, { requestId: message.requestId, runId, toolName: message.toolName, input: message.input }];
+  }
+  if (message.kind === 'permission_cancelled' && typeof message.requestId === 'string') {
+    return pending.filter((p) => p.requestId !== message.requestId);
+  }
+  return pending;
+}

@@ -1,0 +1,72 @@
+/**
+ * The drizzle view of the gateway's SQLite tables, used to build typed queries. The DDL that
+ * actually creates them lives in `migrations.ts` (kept in code so no drizzle-kit runs at start-up);
+ * `spec/persistence.migrations.spec.ts` checks the two agree column for column.
+ */
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+/** App sessions: the gateway's source of the provider and project of a session. */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    sessionId: text('session_id').primaryKey(),
+    provider: text('provider').notNull(),
+    providerSessionId: text('provider_session_id'),
+    projectPath: text('project_path'),
+    summary: text('summary'),
+    /** Epoch milliseconds. */
+    createdAt: integer('created_at').notNull(),
+    /** Epoch milliseconds; bumped by every change so `lastActivity` means something. */
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (table) => [index('sessions_updated_at').on(table.updatedAt)],
+);
+
+/** Chat runs, so a restart can complete the runs a crash interrupted. */
+export const runs = sqliteTable(
+  'runs',
+  {
+    runId: text('run_id').primaryKey(),
+    sessionId: text('session_id').notNull(),
+    provider: text('provider').notNull(),
+    status: text('status', { enum: ['running', 'completed'] }).notNull(),
+    startedAt: integer('started_at').notNull(),
+    completedAt: integer('completed_at'),
+    exitCode: integer('exit_code'),
+    aborted: integer('aborted', { mode: 'boolean' }).notNull().default(false),
+  },
+  // Only unfinished runs are ever looked up by status, and there are few of them.
+  (table) => [index('runs_running').on(table.startedAt).where(sql`status = 'running'`)],
+);
+
+/**
+ * The durable chat event log. The primary key is the read order, so replay and pruning are
+ * range scans; the table is WITHOUT ROWID (see migrations.ts) so that key is stored once.
+ */
+export const chatEvents = sqliteTable(
+  'chat_events',
+  {
+    sessionId: text('session_id').notNull(),
+    seq: integer('seq').notNull(),
+    runId: text('run_id').notNull(),
+    kind: text('kind').notNull(),
+    json: text('json').notNull(),
+    /** Epoch milliseconds. */
+    at: integer('at').notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.sessionId, table.seq] })],
+);
+
+/**
+ * Per-session seq high-water marks, written only when events were accepted but never stored
+ * (dropped while the disk failed): without it `latestSeq` would go backwards after a restart
+ * and clients that saw those events would ignore the reused seqs.
+ */
+export const chatSeqMarks = sqliteTable('chat_seq_marks', {
+  sessionId: text('session_id').primaryKey(),
+  latestSeq: integer('latest_seq').notNull(),
+});
+
+export const schema = { sessions, runs, chatEvents, chatSeqMarks };
+export type GatewaySchema = typeof schema;

@@ -1,0 +1,98 @@
+/**
+ * The contracts between the gateway and its stores. `persistence/` implements them on SQLite;
+ * a host embedding the gateway may pass its own `SessionStore` (its sessions live in its own database).
+ */
+
+/** One app session as the gateway needs it: the provider always comes from here, never from a client. */
+export interface SessionRecord {
+  /** The app session id clients use. */
+  sessionId: string;
+  provider: string;
+  /** The provider-native id (Claude session id, Codex thread id…) once the runtime has announced it. */
+  providerSessionId: string | null;
+  projectPath: string | null;
+}
+
+/** What `session_upserted` says about a session. Never carries the provider-native id. */
+export interface SessionDescription {
+  session: {
+    id: string;
+    summary: string | null;
+    messageCount: number;
+    /** ISO 8601 time of the last activity. */
+    lastActivity: string | null;
+  };
+  project: Record<string, unknown> | null;
+}
+
+/** Sync or async, so a host can back it with whatever it has. */
+export interface SessionStore {
+  getSession(sessionId: string): SessionRecord | null | Promise<SessionRecord | null>;
+  /** Records the provider-native id of an app session (the first id, or a later different one). */
+  assignProviderSessionId(sessionId: string, providerSessionId: string): void | Promise<void>;
+  /** Optional: the body of `session_upserted`. Without it the gateway sends a minimal description. */
+  describeSession?(sessionId: string): SessionDescription | null | Promise<SessionDescription | null>;
+}
+
+/** One sequenced chat event, exactly as it was sent to clients (`json` is the frame text). */
+export interface LoggedEvent {
+  sessionId: string;
+  seq: number;
+  runId: string;
+  kind: string;
+  /** The serialized frame, sent verbatim on replay. */
+  json: string;
+  /** Epoch milliseconds when the gateway sequenced it. */
+  at: number;
+}
+
+export interface RunRecord {
+  runId: string;
+  sessionId: string;
+  provider: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+}
+
+export interface EventLogHealth {
+  /** True while the last write to the database failed: live streaming goes on, durability does not. */
+  degraded: boolean;
+  /** The last failure's message, if any. */
+  lastError: string | null;
+  /** Events accepted but not yet written (bounded by the in-memory tail). */
+  pendingEvents: number;
+  /**
+   * Events accepted but never written because the database kept failing and the unwritten
+   * backlog hit its bound (oldest dropped first). Counted since the log was opened.
+   */
+  droppedEvents?: number;
+}
+
+/**
+ * The durable, bounded chat event log. Appends are buffered and written in batches (one
+ * transaction per event-loop turn, or sooner when the batch is full); reads see buffered
+ * events too, so replay never misses an event that has not reached disk yet.
+ */
+export interface ChatEventLog {
+  append(event: LoggedEvent): void;
+  /** Events of a session with `seq > afterSeq`, ascending, at most `limit`. */
+  read(sessionId: string, afterSeq: number, limit: number): LoggedEvent[];
+  /** Highest seq ever assigned in the session (0 when none), including pruned and unflushed events. */
+  latestSeq(sessionId: string): number;
+  /** Lowest seq still retained (0 when the session has no retained event). */
+  oldestSeq(sessionId: string): number;
+  runStarted(run: RunRecord): void;
+  runCompleted(runId: string, result: { exitCode: number; aborted: boolean; completedAt: number }): void;
+  /** Runs recorded as started and never completed (a crash interrupted them). */
+  unfinishedRuns(): RunRecord[];
+  /** Writes every buffered event now. */
+  flush(): void;
+  health(): EventLogHealth;
+  /**
+   * Optional: forgets a session's in-memory tail (its events stay in the database) when the
+   * session leaves memory. Returns false, keeping it, while the session has unwritten events.
+   */
+  release?(sessionId: string): boolean;
+  /** Flushes and closes the database. */
+  close(): void;
+}
