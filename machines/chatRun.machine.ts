@@ -55,7 +55,7 @@ export type ChatRunParentEvent =
   /** The run's one `complete` has been sent; `locksSession` when an abort failed and the runtime lives on. */
   | { type: 'run.ended'; runId: string; locksSession: boolean };
 
-interface ChatRunContext extends ChatRunInput {
+export interface ChatRunContext extends ChatRunInput {
   /** The runtime promise has settled (resolved or rejected). */
   settled: boolean;
 }

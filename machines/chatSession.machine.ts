@@ -88,13 +88,13 @@ export type ChatSessionEmitted =
   /** The provider-native id changed: store it and broadcast `session_upserted`. */
   | { type: 'session-id.assigned'; providerSessionId: string };
 
-interface CurrentRun {
+export interface CurrentRun {
   runId: string;
   provider: string;
   startedAt: number;
 }
 
-interface ChatSessionContext {
+export interface ChatSessionContext {
   sessionId: string;
   seq: number;
   subscribers: readonly string[];

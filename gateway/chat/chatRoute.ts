@@ -97,14 +97,25 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
       };
     };
 
-  const pendingFor = (sessionId: string, fallback: readonly PendingPermission[]): unknown[] => {
+  /**
+   * The runtime's own list (baseline), plus any request the session saw in its stream that the
+   * runtime did not list (a runtime that keys approvals by its native id would report none).
+   */
+  const pendingFor = (sessionId: string, tracked: readonly PendingPermission[]): unknown[] => {
+    let fromRuntime: unknown[] = [];
     try {
-      const fromRuntime = runtime.getPendingApprovalsForSession(sessionId);
-      if (Array.isArray(fromRuntime)) return fromRuntime;
+      const listed = runtime.getPendingApprovalsForSession(sessionId);
+      if (Array.isArray(listed)) fromRuntime = listed;
     } catch (error) {
       logger.warn('getPendingApprovalsForSession failed', { sessionId, error: String(error) });
     }
-    return fallback.map((p) => ({ requestId: p.requestId, toolName: p.toolName, input: p.input, sessionId }));
+    const listedIds = new Set(
+      fromRuntime.map((entry) => (entry && typeof entry === 'object' ? (entry as { requestId?: unknown }).requestId : undefined)),
+    );
+    const missing = tracked
+      .filter((p) => !listedIds.has(p.requestId))
+      .map((p) => ({ requestId: p.requestId, toolName: p.toolName, input: p.input, sessionId }));
+    return [...fromRuntime, ...missing];
   };
 
   const ackFrame = (

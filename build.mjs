@@ -1,0 +1,30 @@
+// Builds the package into dist/: esbuild bundles the library (dist/index.js) and the CLI
+// (dist/cli.js) as ESM for Node 20, with every dependency left external (native addons and
+// xstate stay in node_modules); tsc then emits the .d.ts files of the public API.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+import { build } from 'esbuild';
+
+const require = createRequire(import.meta.url);
+rmSync('dist', { recursive: true, force: true });
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  packages: 'external',
+  sourcemap: true,
+  logLevel: 'warning',
+};
+
+await build({ ...common, entryPoints: { index: 'gateway/index.ts' }, outdir: 'dist' });
+// gateway/cli.ts starts with its own hashbang, which esbuild keeps.
+await build({ ...common, entryPoints: { cli: 'gateway/cli.ts' }, outdir: 'dist' });
+chmodSync('dist/cli.js', 0o755);
+
+const tsc = require.resolve('typescript/bin/tsc');
+execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+console.log('built dist/index.js, dist/cli.js and dist/types/');

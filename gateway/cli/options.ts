@@ -1,0 +1,276 @@
+/**
+ * Command-line and environment options of the standalone server. Pure: reads only the argv and env
+ * it is given, touches no file (the token file is `token.ts`), so every rule is testable.
+ * A flag wins over its environment variable; a bad value throws an Error whose message names the
+ * option (the CLI prints it and exits 2).
+ */
+import type { LogLevel } from '../logger.js';
+
+export interface CliOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** GATEWAY_TOKEN when set. Otherwise undefined: the server loads or creates `<dataDir>/token`. */
+  token: string | undefined;
+  /** Plugin name → local port of its WebSocket server. */
+  plugins: Record<string, number>;
+  /** Pause between two stream_delta words of the demo agent (0: no pause). */
+  demoPaceMs: number;
+  permissionTimeoutMs: number;
+  logLevel: LogLevel;
+  /** `true`: inspect with the default inspector; a string: the ws:// URL of an inspector. */
+  inspect: string | true | undefined;
+  allowedOrigins: string[];
+}
+
+export const CLI_DEFAULTS = {
+  port: 3001,
+  host: '127.0.0.1',
+  dataDir: './data',
+  demoPaceMs: 50,
+  permissionTimeoutMs: 60_000,
+  logLevel: 'info' as LogLevel,
+} as const;
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+const PLUGIN_NAME = /^[a-zA-Z0-9_-]+$/;
+/** setTimeout's largest delay; beyond it Node fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+type FlagName =
+  | 'port' | 'host' | 'data-dir' | 'plugin' | 'demo-pace-ms' | 'permission-timeout-ms'
+  | 'log-level' | 'inspect' | 'allowed-origin' | 'help';
+
+interface FlagSpec {
+  /** `none`: a switch; `optional`: only `--flag=value` carries a value; `required`: `--flag v` or `--flag=v`. */
+  value: 'none' | 'optional' | 'required';
+  repeatable?: boolean;
+  env?: string;
+  placeholder?: string;
+  defaultText: string;
+  description: string;
+}
+
+const FLAGS: Record<FlagName, FlagSpec> = {
+  port: { value: 'required', env: 'PORT', placeholder: 'N', defaultText: String(CLI_DEFAULTS.port), description: 'HTTP/WebSocket port (0: any free port).' },
+  host: { value: 'required', env: 'GATEWAY_HOST', placeholder: 'ADDR', defaultText: CLI_DEFAULTS.host, description: 'Address to listen on.' },
+  'data-dir': { value: 'required', env: 'GATEWAY_DATA_DIR', placeholder: 'DIR', defaultText: CLI_DEFAULTS.dataDir, description: 'Where the SQLite database and the token file live.' },
+  plugin: {
+    value: 'required',
+    repeatable: true,
+    env: 'GATEWAY_PLUGINS',
+    placeholder: 'NAME=PORT',
+    defaultText: 'none',
+    description: 'A plugin tunnelled on /plugin-ws/NAME to 127.0.0.1:PORT. Repeatable; the env var takes name=port,name2=port2.',
+  },
+  'demo-pace-ms': { value: 'required', env: 'GATEWAY_DEMO_PACE_MS', placeholder: 'MS', defaultText: String(CLI_DEFAULTS.demoPaceMs), description: 'Pause between two words of the demo agent (0: no pause).' },
+  'permission-timeout-ms': {
+    value: 'required',
+    env: 'GATEWAY_PERMISSION_TIMEOUT_MS',
+    placeholder: 'MS',
+    defaultText: String(CLI_DEFAULTS.permissionTimeoutMs),
+    description: 'How long the demo agent waits for a tool approval.',
+  },
+  'log-level': { value: 'required', env: 'GATEWAY_LOG_LEVEL', placeholder: 'LEVEL', defaultText: CLI_DEFAULTS.logLevel, description: `One of ${LOG_LEVELS.join('|')}.` },
+  inspect: { value: 'optional', placeholder: 'ws://127.0.0.1:PORT', defaultText: 'off', description: 'Send every actor event to a Stately inspector (the URL form: only with "=").' },
+  'allowed-origin': {
+    value: 'required',
+    repeatable: true,
+    env: 'GATEWAY_ALLOWED_ORIGINS',
+    placeholder: 'ORIGIN',
+    defaultText: 'same host only',
+    description: 'Browser origin allowed besides the request\'s own host ("*": any). Repeatable; the env var is comma-separated.',
+  },
+  help: { value: 'none', defaultText: '', description: 'Print this help and exit.' },
+};
+
+function isFlagName(name: string): name is FlagName {
+  return Object.prototype.hasOwnProperty.call(FLAGS, name);
+}
+
+export function cliHelpText(): string {
+  const lines = [
+    'Usage: agent-gateway [options]',
+    '',
+    'Runs the agent-gateway standalone server: /ws chat (with the built-in "demo" agent), /shell,',
+    '/plugin-ws/NAME, and the REST routes GET /healthz, POST /api/providers/sessions,',
+    'GET /api/providers/sessions/running.',
+    '',
+    'Options (a flag wins over its environment variable; --x=v and --x v both work):',
+  ];
+  for (const [name, spec] of Object.entries(FLAGS) as Array<[FlagName, FlagSpec]>) {
+    const value = spec.value === 'required' ? ` ${spec.placeholder}` : spec.value === 'optional' ? `[=${spec.placeholder}]` : '';
+    const flag = name === 'help' ? '-h, --help' : `--${name}${value}`;
+    lines.push(`  ${flag}`);
+    lines.push(`      ${spec.description}`);
+    const facts = [];
+    if (spec.env) facts.push(`env ${spec.env}`);
+    if (spec.defaultText) facts.push(`default: ${spec.defaultText}`);
+    if (facts.length > 0) lines.push(`      (${facts.join('; ')})`);
+  }
+  lines.push(
+    '',
+    'Token: clients authenticate with GATEWAY_TOKEN (env only, so it never shows in the process list).',
+    'Without it a random token is created on first start and kept in <data-dir>/token (mode 0600).',
+    '',
+  );
+  return lines.join('\n');
+}
+
+function parseInteger(raw: string, option: string, min: number, max: number): number {
+  const text = raw.trim();
+  if (!/^\d+$/.test(text)) throw new Error(`${option} must be a whole number, got "${raw}"`);
+  const value = Number(text);
+  if (value < min || value > max) throw new Error(`${option} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function parsePluginEntry(entry: string, source: string): [string, number] {
+  const at = entry.indexOf('=');
+  if (at <= 0) throw new Error(`${source} expects NAME=PORT, got "${entry}"`);
+  const name = entry.slice(0, at).trim();
+  const port = entry.slice(at + 1);
+  if (!PLUGIN_NAME.test(name)) throw new Error(`${source}: plugin name "${name}" may only contain letters, digits, "_" and "-"`);
+  return [name, parseInteger(port, `${source} port of plugin "${name}"`, 1, 65_535)];
+}
+
+function parsePluginList(entries: string[], source: string): Record<string, number> {
+  const plugins: Record<string, number> = {};
+  for (const entry of entries) {
+    const [name, port] = parsePluginEntry(entry, source);
+    if (Object.prototype.hasOwnProperty.call(plugins, name)) throw new Error(`${source}: plugin "${name}" is given twice`);
+    plugins[name] = port;
+  }
+  return plugins;
+}
+
+function parseOrigin(raw: string, source: string): string {
+  const text = raw.trim();
+  if (text === '*') return text;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`${source} must be an origin like http://localhost:5173 or "*", got "${raw}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+    throw new Error(`${source} must be an origin like http://localhost:5173 or "*", got "${raw}"`);
+  }
+  return url.origin;
+}
+
+function parseInspect(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`--inspect expects a ws:// or wss:// URL, got "${raw}"`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`--inspect expects a ws:// or wss:// URL, got "${raw}"`);
+  return raw;
+}
+
+function parseLogLevel(raw: string, source: string): LogLevel {
+  const level = raw.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new Error(`${source} must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return level as LogLevel;
+}
+
+/** An empty environment variable counts as unset (`PORT= npm start`). */
+function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** Splits argv into flag values; rejects unknown flags, missing values and positional arguments. */
+function collectFlags(argv: string[]): Map<FlagName, Array<string | true>> {
+  const seen = new Map<FlagName, Array<string | true>>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '-h') {
+      seen.set('help', [true]);
+      continue;
+    }
+    if (!arg.startsWith('--') || arg === '--') throw new Error(`Unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (!isFlagName(name)) throw new Error(`Unknown option --${name}`);
+    const spec = FLAGS[name];
+    let value: string | true;
+    if (eq !== -1) {
+      if (spec.value === 'none') throw new Error(`--${name} takes no value`);
+      value = arg.slice(eq + 1);
+    } else if (spec.value === 'required') {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new Error(`--${name} needs a value`);
+      value = next;
+      i++;
+    } else {
+      value = true;
+    }
+    const values = seen.get(name) ?? [];
+    if (values.length > 0 && !spec.repeatable && name !== 'help') throw new Error(`--${name} is given more than once`);
+    values.push(value);
+    seen.set(name, values);
+  }
+  return seen;
+}
+
+export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOptions | { help: string } {
+  const flags = collectFlags(argv);
+  if (flags.has('help')) return { help: cliHelpText() };
+
+  /** The flag's value, else the env var's, else undefined; `source` names where it came from for errors. */
+  const pick = (name: FlagName): { raw: string; source: string } | undefined => {
+    const fromFlag = flags.get(name)?.[0];
+    if (typeof fromFlag === 'string') return { raw: fromFlag, source: `--${name}` };
+    const envName = FLAGS[name].env;
+    const fromEnv = envName ? envValue(env, envName) : undefined;
+    return fromEnv === undefined ? undefined : { raw: fromEnv, source: envName as string };
+  };
+
+  const port = pick('port');
+  const host = pick('host');
+  const dataDir = pick('data-dir');
+  const pace = pick('demo-pace-ms');
+  const permissionTimeout = pick('permission-timeout-ms');
+  const logLevel = pick('log-level');
+
+  if (host && host.raw.trim() === '') throw new Error(`${host.source} must not be empty`);
+  if (dataDir && dataDir.raw.trim() === '') throw new Error(`${dataDir.source} must not be empty`);
+
+  const envPlugins = envValue(env, 'GATEWAY_PLUGINS');
+  const plugins = {
+    ...(envPlugins === undefined
+      ? {}
+      : parsePluginList(envPlugins.split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''), 'GATEWAY_PLUGINS')),
+    // A flag overrides the env entry of the same plugin.
+    ...parsePluginList((flags.get('plugin') ?? []).map(String), '--plugin'),
+  };
+
+  const originFlags = (flags.get('allowed-origin') ?? []).map(String);
+  const envOrigins = envValue(env, 'GATEWAY_ALLOWED_ORIGINS');
+  const allowedOrigins =
+    originFlags.length > 0
+      ? originFlags.map((origin) => parseOrigin(origin, '--allowed-origin'))
+      : (envOrigins ?? '')
+          .split(',')
+          .filter((origin) => origin.trim() !== '')
+          .map((origin) => parseOrigin(origin, 'GATEWAY_ALLOWED_ORIGINS'));
+
+  const inspectFlag = flags.get('inspect')?.[0];
+  const token = envValue(env, 'GATEWAY_TOKEN')?.trim();
+
+  return {
+    port: port ? parseInteger(port.raw, port.source, 0, 65_535) : CLI_DEFAULTS.port,
+    host: host ? host.raw.trim() : CLI_DEFAULTS.host,
+    dataDir: dataDir ? dataDir.raw : CLI_DEFAULTS.dataDir,
+    token,
+    plugins,
+    demoPaceMs: pace ? parseInteger(pace.raw, pace.source, 0, MAX_TIMER_MS) : CLI_DEFAULTS.demoPaceMs,
+    permissionTimeoutMs: permissionTimeout ? parseInteger(permissionTimeout.raw, permissionTimeout.source, 1, MAX_TIMER_MS) : CLI_DEFAULTS.permissionTimeoutMs,
+    logLevel: logLevel ? parseLogLevel(logLevel.raw, logLevel.source) : CLI_DEFAULTS.logLevel,
+    inspect: inspectFlag === undefined ? undefined : inspectFlag === true ? true : parseInspect(inspectFlag),
+    allowedOrigins: [...new Set(allowedOrigins)],
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The few REST routes a client of the standalone server needs besides the sockets:
+ *   GET  /healthz                          no auth; 200 with the health object (degraded still serves)
+ *   POST /api/providers/sessions           { provider, projectPath } → 201 { sessionId }
+ *   GET  /api/providers/sessions/running   → 200 [{ sessionId, provider, startedAt, lastSeq }]
+ *   GET  /api/providers/sessions/:id       → 200 { sessionId, provider, projectPath } | 404
+ * Every route but /healthz needs `Authorization: Bearer <token>`. Errors are JSON `{ error }`.
+ * The handler answers only its own paths and returns false for any other, so routers compose
+ * (the caller sends its 404).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type { Logger } from '../logger.js';
+import type { SessionRecord } from '../../persistence/types.js';
+
+/** A session-creation request is two short strings; anything near this size is not one. */
+export const REST_MAX_BODY_BYTES = 64 * 1024;
+
+export interface RunningRunSummary {
+  sessionId: string;
+  provider: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  lastSeq: number;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface RestDeps {
+  token: string;
+  sessions: {
+    createSession(input: { provider: string; projectPath: string }): MaybePromise<Pick<SessionRecord, 'sessionId'>>;
+    /** Serves GET /api/providers/sessions/:id when given. */
+    getSession?(sessionId: string): MaybePromise<SessionRecord | null>;
+  };
+  /** Providers a session may be created for. */
+  providers(): string[];
+  listRunningRuns(): MaybePromise<RunningRunSummary[]>;
+  health(): MaybePromise<Record<string, unknown>>;
+  logger?: Logger;
+  /** Default REST_MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
+}
+
+export type RestHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+type Route =
+  | { name: 'health' }
+  | { name: 'createSession' }
+  | { name: 'runningRuns' }
+  | { name: 'getSession'; sessionId: string | null };
+
+const SESSIONS_PATH = '/api/providers/sessions';
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function matchRoute(pathname: string, hasGetSession: boolean): Route | null {
+  if (pathname === '/healthz') return { name: 'health' };
+  if (pathname === SESSIONS_PATH) return { name: 'createSession' };
+  if (pathname === `${SESSIONS_PATH}/running`) return { name: 'runningRuns' };
+  const prefix = `${SESSIONS_PATH}/`;
+  if (hasGetSession && pathname.startsWith(prefix)) {
+    const rest = pathname.slice(prefix.length);
+    if (rest === '' || rest.includes('/')) return null;
+    try {
+      return { name: 'getSession', sessionId: decodeURIComponent(rest) };
+    } catch {
+      return { name: 'getSession', sessionId: null };
+    }
+  }
+  return null;
+}
+
+const ALLOWED_METHODS: Record<Route['name'], string[]> = {
+  health: ['GET', 'HEAD'],
+  createSession: ['POST'],
+  runningRuns: ['GET', 'HEAD'],
+  getSession: ['GET', 'HEAD'],
+};
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(req.method === 'HEAD' ? undefined : text);
+}
+
+/** Reads the whole body, refusing (413) as soon as it is known to exceed `limit`. */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(new HttpError(413, `Request body exceeds ${limit} bytes`));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (error: Error | null) => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        finish(new HttpError(413, `Request body exceeds ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => finish(null);
+    const onError = (error: Error) => finish(error);
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}
+
+function parseCreateSession(text: string, providers: string[]): { provider: string; projectPath: string } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'Request body is not valid JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'Request body must be a JSON object');
+  const { provider, projectPath } = body as Record<string, unknown>;
+  if (typeof provider !== 'string' || provider.trim() === '') throw new HttpError(400, 'provider is required');
+  if (!providers.includes(provider)) {
+    const shown = provider.length > 64 ? `${provider.slice(0, 64)}…` : provider;
+    throw new HttpError(400, `Unknown provider "${shown}"; known: ${providers.join(', ') || 'none'}`);
+  }
+  if (typeof projectPath !== 'string') throw new HttpError(400, 'projectPath must be a string');
+  return { provider, projectPath };
+}
+
+export function createRestHandler(deps: RestDeps): RestHandler {
+  const expectedToken = digest(deps.token);
+  const maxBodyBytes = deps.maxBodyBytes ?? REST_MAX_BODY_BYTES;
+
+  /** Digests make both sides the same length, so the comparison leaks neither content nor length. */
+  function isAuthorized(req: IncomingMessage): boolean {
+    const header = req.headers.authorization;
+    if (typeof header !== 'string') return false;
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (!match) return false;
+    return timingSafeEqual(digest(match[1]), expectedToken);
+  }
+
+  async function serve(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (route.name !== 'health' && !isAuthorized(req)) {
+      throw new HttpError(401, 'Missing or invalid bearer token');
+    }
+    const allowed = ALLOWED_METHODS[route.name];
+    if (!allowed.includes(req.method ?? '')) {
+      sendJson(req, res, 405, { error: `Method ${req.method} not allowed` }, { allow: allowed.join(', ') });
+      return;
+    }
+    switch (route.name) {
+      case 'health': {
+        sendJson(req, res, 200, { status: 'ok', ...(await deps.health()) });
+        return;
+      }
+      case 'runningRuns': {
+        sendJson(req, res, 200, await deps.listRunningRuns());
+        return;
+      }
+      case 'createSession': {
+        const input = parseCreateSession(await readBody(req, maxBodyBytes), deps.providers());
+        const record = await deps.sessions.createSession(input);
+        sendJson(req, res, 201, { sessionId: record.sessionId });
+        return;
+      }
+      case 'getSession': {
+        if (route.sessionId === null) throw new HttpError(400, 'Malformed session id');
+        const record = await deps.sessions.getSession?.(route.sessionId);
+        if (!record) throw new HttpError(404, 'Session not found');
+        // Never the provider-native id: clients only know app session ids.
+        sendJson(req, res, 200, { sessionId: record.sessionId, provider: record.provider, projectPath: record.projectPath });
+        return;
+      }
+    }
+  }
+
+  function fail(req: IncomingMessage, res: ServerResponse, route: Route, error: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (error instanceof HttpError) {
+      const headers: Record<string, string> = {};
+      if (error.status === 401) headers['www-authenticate'] = 'Bearer';
+      // The rest of an oversized body is not worth reading: answer and drop the connection.
+      if (error.status === 413) headers.connection = 'close';
+      sendJson(req, res, error.status, { error: error.message }, headers);
+      return;
+    }
+    deps.logger?.error('REST request failed', { route: route.name, method: req.method, error: error instanceof Error ? error.message : String(error) });
+    sendJson(req, res, 500, { error: 'Internal error' });
+  }
+
+  return (req, res) => {
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      return false;
+    }
+    const route = matchRoute(pathname, typeof deps.sessions.getSession === 'function');
+    if (!route) return false;
+    serve(route, req, res).catch((error: unknown) => fail(req, res, route, error));
+    return true;
+  };
+}

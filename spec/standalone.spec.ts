@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+import { connect } from './support/chatHarness.js';
+import { startCli } from './support/cliProcess.js';
+
+test('the CLI serves REST and a demo-agent chat end to end, and shuts down on SIGTERM', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ag-cli-'));
+  const cli = await startCli(['--port', '0', '--data-dir', dataDir, '--demo-pace-ms', '0', '--log-level', 'warn']);
+  try {
+    assert.ok(statSync(join(dataDir, 'agent-gateway.sqlite')).isFile(), 'SQLite file under the data dir');
+    assert.is(readFileSync(join(dataDir, 'token'), 'utf8').trim(), cli.token, 'the token is kept in the data dir');
+    const health = await fetch(`${cli.url}/healthz`);
+    assert.is(health.status, 200);
+    assert.is((await health.json()).status, 'ok');
+
+    const unauthorized = await fetch(`${cli.url}/api/providers/sessions`, { method: 'POST', body: '{}' });
+    assert.is(unauthorized.status, 401);
+    const created = await fetch(`${cli.url}/api/providers/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${cli.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: 'demo', projectPath: dataDir }),
+    });
+    assert.is(created.status, 201);
+    const { sessionId } = (await created.json()) as { sessionId: string };
+
+    const wsUrl = cli.url.replace('http', 'ws');
+    const client = await connect(wsUrl, '/ws', cli.token);
+    client.send({ type: 'chat.send', sessionId, content: 'list the files' });
+    const request = await client.waitFor((f) => f.kind === 'permission_request', 10_000);
+    const running = await fetch(`${cli.url}/api/providers/sessions/running`, {
+      headers: { authorization: `Bearer ${cli.token}` },
+    });
+    const runs = (await running.json()) as Array<{ sessionId: string }>;
+    assert.equal(runs.map((r) => r.sessionId), [sessionId]);
+    client.send({ type: 'chat.permission-response', requestId: request.requestId, allow: true });
+    const complete = await client.waitFor((f) => f.kind === 'complete', 10_000);
+    assert.is(complete.success, true);
+    const kinds = client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.kind);
+    for (const kind of ['thinking', 'stream_delta', 'stream_end', 'tool_use', 'permission_request', 'tool_result', 'text', 'complete']) {
+      assert.ok(kinds.includes(kind), `stream has ${kind}`);
+    }
+    assert.is(kinds.filter((k) => k === 'complete').length, 1);
+    const seqs = client.seqs();
+    assert.equal(seqs, seqs.map((_, i) => i + 1));
+    assert.ok(client.frames.some((f) => f.kind === 'session_upserted'), 'provider id captured and announced');
+
+    cli.child.kill('SIGTERM');
+    const closed = await client.waitForClose(10_000);
+    assert.is(closed.code, 1001);
+    assert.is(await cli.exited, 0);
+  } finally {
+    cli.child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('--help lists the options and bad options exit 2', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const help = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', '--help'], { encoding: 'utf8' });
+  assert.is(help.status, 0);
+  for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--inspect']) {
+    assert.ok(help.stdout.includes(flag), `help mentions ${flag}`);
+  }
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', '--port', 'x'], { encoding: 'utf8' });
+  assert.is(bad.status, 2);
+});
+
+test.run();

@@ -1,0 +1,39 @@
+/** Starts the real `agent-gateway` CLI as a child process, the way `npm start` runs it. */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface CliChild {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  token: string;
+  output: () => string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliChild> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`CLI did not start:\n${output}`)), 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const url = output.match(/listening on (http:\/\/[^\s]+)/);
+      const token = output.match(/token:\s+(\S+)/);
+      if (url && token) {
+        clearTimeout(timer);
+        resolve({ child, url: url[1], port: Number(new URL(url[1]).port), token: token[1], output: () => output, exited });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`CLI exited with ${code} before starting:\n${output}`));
+    });
+  });
+}
