@@ -1,0 +1,96 @@
+/**
+ * `npm run build` produces a package another project can import: a consumer project with
+ * agent-gateway in its node_modules type-checks against dist/types under strict, and runs a
+ * gateway from dist/index.js that a real socket can talk to.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const root = resolve(import.meta.dirname, '..');
+const require = createRequire(import.meta.url);
+
+test('the built package is importable, typed, and works', () => {
+  execFileSync(process.execPath, ['build.mjs'], { cwd: root, stdio: 'pipe' });
+  const project = mkdtempSync(join(tmpdir(), 'ag-consumer-'));
+  try {
+    mkdirSync(join(project, 'node_modules'));
+    symlinkSync(root, join(project, 'node_modules', 'agent-gateway'), 'dir');
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+          typeRoots: [join(root, 'node_modules', '@types')],
+        },
+        files: ['consumer.ts'],
+      }),
+    );
+    writeFileSync(
+      join(project, 'consumer.ts'),
+      `import type { Server } from 'node:http';
+import { createWebSocketServer, type GatewayHandle, type ProviderRuntime } from 'agent-gateway';
+declare const server: Server;
+const runtime: ProviderRuntime<'claude' | 'codex'> = {
+  hasRuntime: (p) => p === 'claude',
+  run: async (_provider, _command, _options, writer) => writer.send({ kind: 'text' }),
+  abort: async () => true,
+  resolveToolApproval: () => {},
+  getPendingApprovalsForSession: () => [],
+};
+const handle: GatewayHandle = createWebSocketServer(server, {
+  verifyClient: { authenticateWebSocket: (token) => (token ? { id: 1 } : null) },
+  chat: { runtime },
+});
+void handle.close();
+`,
+    );
+    // Types resolve through the package's "exports" and check under strict.
+    const tsc = require.resolve('typescript/bin/tsc');
+    execFileSync(process.execPath, [tsc, '-p', project], { cwd: project, stdio: 'pipe' });
+
+    writeFileSync(
+      join(project, 'run.mjs'),
+      `import { createServer } from 'node:http';
+import WebSocket from '${join(root, 'node_modules', 'ws', 'wrapper.mjs')}';
+import { createWebSocketServer, silentLogger } from 'agent-gateway';
+const server = createServer();
+const gateway = createWebSocketServer(server, {
+  verifyClient: { authenticateWebSocket: (token) => (token === 't' ? { id: 1 } : null) },
+  chat: { runtime: { hasRuntime: () => false, run: async () => {}, abort: async () => false, resolveToolApproval() {}, getPendingApprovalsForSession: () => [] } },
+  databasePath: ':memory:',
+  logger: silentLogger,
+});
+server.listen(0, '127.0.0.1', () => {
+  const ws = new WebSocket('ws://127.0.0.1:' + server.address().port + '/ws?token=t');
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'chat.subscribe', sessions: [{ sessionId: 's1' }] })));
+  ws.on('message', async (data) => {
+    const frame = JSON.parse(data.toString());
+    console.log(frame.kind);
+    ws.close();
+    await gateway.close();
+    server.close();
+  });
+});
+`,
+    );
+    const output = execFileSync(process.execPath, ['run.mjs'], { cwd: project, encoding: 'utf8', timeout: 30_000 });
+    assert.is(output.trim(), 'chat_subscribed');
+  } finally {
+    rmSync(project, { recursive: true, force: true });
+  }
+});
+
+test.run();
