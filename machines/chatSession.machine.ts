@@ -131,6 +131,9 @@ export const chatSessionMachine = setup({
     canClose: ({ context }) => context.subscribers.length === 0 && context.liveRuns.length === 0,
     isCurrentRun: ({ context, event }) => context.currentRun?.runId === (event as Ev<'run.ended'>).runId,
     locksSession: ({ event }) => (event as Ev<'run.ended'>).locksSession,
+    isCurrentRunActor: ({ context, event }) =>
+      context.currentRun !== null &&
+      runIdOfActor((event as unknown as { actorId: string }).actorId) === context.currentRun.runId,
     isLockingRun: ({ context, event }) =>
       context.lockedBy !== null && runIdOfActor((event as unknown as { actorId: string }).actorId) === context.lockedBy,
     isNewSessionId: ({ context, event }) => {
@@ -233,6 +236,24 @@ export const chatSessionMachine = setup({
       // Approvals of a finished run can no longer be answered.
       pendingPermissions: context.pendingPermissions.filter((p) => p.runId !== (event as Ev<'run.ended'>).runId),
     })),
+    /** The current run's actor failed: its session completes it, so it is never stuck running. */
+    completeFailedRun: enqueueActions(({ context, enqueue }) => {
+      const run = context.currentRun;
+      if (!run) return;
+      const seq = context.seq + 1;
+      const frame = sequenceMessage(
+        { kind: 'complete', provider: run.provider, exitCode: 1, aborted: false },
+        context.sessionId,
+        seq,
+        run.runId,
+      );
+      enqueue.assign({
+        seq,
+        currentRun: null,
+        pendingPermissions: context.pendingPermissions.filter((p) => p.runId !== run.runId),
+      });
+      enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers });
+    }),
     unlock: assign({ lockedBy: null }),
     forgetRun: assign({
       liveRuns: ({ context, event }) => {
@@ -279,6 +300,9 @@ export const chatSessionMachine = setup({
       { actions: { type: 'reply', params: { code: 'UNKNOWN_PERMISSION_REQUEST' } } },
     ],
     'xstate.done.actor.*': { actions: ['forgetRun', 'stopRunActor'] },
+    // A run actor that failed (a bug, not a runtime failure: those are values) is released
+    // rather than taking the session down with it.
+    'xstate.error.actor.*': { actions: ['forgetRun', 'stopRunActor'] },
   },
   initial: 'idle',
   states: {
@@ -302,6 +326,10 @@ export const chatSessionMachine = setup({
         'run.ended': [
           { guard: and(['isCurrentRun', 'locksSession']), target: 'locked', actions: 'endCurrentRun' },
           { guard: 'isCurrentRun', target: 'idle', actions: 'endCurrentRun' },
+        ],
+        'xstate.error.actor.*': [
+          { guard: 'isCurrentRunActor', target: 'idle', actions: ['completeFailedRun', 'forgetRun', 'stopRunActor'] },
+          { actions: ['forgetRun', 'stopRunActor'] },
         ],
       },
     },

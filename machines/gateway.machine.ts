@@ -1,4 +1,4 @@
-import { assign, setup, stopChild, type AnyActorLogic, type DoneActorEvent } from 'xstate';
+import { assign, setup, stopChild, type AnyActorLogic, type DoneActorEvent, type ErrorActorEvent } from 'xstate';
 
 /**
  * The root of the gateway's actor system. It owns nothing but its children: every chat
@@ -14,7 +14,8 @@ export type GatewayChildKind = 'chatSession' | 'shellSession' | 'pluginTunnel';
 export type GatewayRootEvent =
   | { type: 'actor.spawn'; kind: GatewayChildKind; id: string; input: unknown }
   | { type: 'actor.stop'; id: string }
-  | DoneActorEvent;
+  | DoneActorEvent
+  | ErrorActorEvent;
 
 /** Placeholder logic: the root must be given real children with `provide()` before it starts. */
 const notProvided = (kind: GatewayChildKind): AnyActorLogic => {
@@ -54,6 +55,12 @@ export const gatewayMachine = setup({
     // A child that reached its final state is released so its id can be reused.
     'xstate.done.actor.*': {
       actions: stopChild(({ event }) => (event as DoneActorEvent).actorId),
+    },
+    // A child that failed is released too: an unhandled child error would otherwise put the
+    // root, and with it every other live session, shell and tunnel, into its error state.
+    // (Whoever holds the child's ref sees its error through its own subscription.)
+    'xstate.error.actor.*': {
+      actions: stopChild(({ event }) => (event as ErrorActorEvent).actorId),
     },
   },
 });

@@ -1,25 +1,9 @@
-import {
-  assertEvent,
-  assign,
-  enqueueActions,
-  setup,
-  spawnChild,
-  stopChild,
-  type CallbackActorLogic,
-  type PromiseActorLogic,
-} from 'xstate';
+import { assign } from 'xstate';
 
-import { PLUGIN_CLOSE, closeForClient, closeForUpstream, type CloseInstruction } from './pluginTunnel.closeCodes.js';
-import type {
-  ClientLegInput,
-  LegCommand,
-  PluginPortResult,
-  PluginTunnelEvent,
-  PluginTunnelInput,
-  PluginTunnelSettings,
-  TunnelFrame,
-  UpstreamLegInput,
-} from './pluginTunnel.types.js';
+import { PLUGIN_CLOSE, closeForClient, closeForUpstream } from './pluginTunnel.closeCodes.js';
+import { pluginTunnelSetup } from './pluginTunnel.setup.js';
+
+export type { PluginTunnelContext } from './pluginTunnel.setup.js';
 
 /**
  * One `/plugin-ws/<name>` tunnel: a client socket relayed to the plugin's own WebSocket server.
@@ -29,142 +13,9 @@ import type {
  * The two sockets are legs supplied by the gateway: `clientLeg` (invoked for the tunnel's whole
  * life) and `upstreamLeg` (spawned once the port is known, stopped to abort it). The machine owns
  * the pre-open queue, the close-code mapping, who pauses whom under back-pressure, the connect
- * timeout and the upstream heartbeat.
+ * timeout and the upstream heartbeat. Named actions, guards and delays live in pluginTunnel.setup.ts.
  */
-
-export interface PluginTunnelContext {
-  tunnelId: string;
-  name: string;
-  settings: PluginTunnelSettings;
-  port: number | null;
-  /** Client frames received before the upstream opened, oldest first. */
-  queue: TunnelFrame[];
-  queuedBytes: number;
-  /** The client socket has not reported its close yet. */
-  clientLive: boolean;
-  /** The upstream leg exists and has not reported its close (or been aborted). */
-  upstreamLive: boolean;
-  /** We stopped reading the client because the upstream's send buffer is over its high-water mark. */
-  clientPaused: boolean;
-  /** We stopped reading the upstream because the client's send buffer is over its high-water mark. */
-  upstreamPaused: boolean;
-  /** A heartbeat ping went upstream and no pong has come back yet. */
-  awaitingPong: boolean;
-  /** What the client was told when the tunnel closed (null until then). */
-  clientClose: CloseInstruction | null;
-  /** What the upstream was told when the tunnel closed (null until then, or when it was aborted). */
-  upstreamClose: CloseInstruction | null;
-}
-
-/** Stands in for an adapter until the gateway provides it: spawning it throws, so a missing wiring fails loudly. */
-function notProvided<TLogic>(name: string): TLogic {
-  const fail = (): never => {
-    throw new Error(`pluginTunnel.machine: actor "${name}" was not provided`);
-  };
-  return { config: undefined, transition: fail, getInitialSnapshot: fail, getPersistedSnapshot: fail } as unknown as TLogic;
-}
-
-const frameOf = (event: TunnelFrame): TunnelFrame => ({ data: event.data, isBinary: event.isBinary });
-
-export const pluginTunnelMachine = setup({
-  types: {
-    context: {} as PluginTunnelContext,
-    events: {} as PluginTunnelEvent,
-    input: {} as PluginTunnelInput,
-  },
-  actors: {
-    clientLeg: notProvided<CallbackActorLogic<LegCommand, ClientLegInput>>('clientLeg'),
-    upstreamLeg: notProvided<CallbackActorLogic<LegCommand, UpstreamLegInput>>('upstreamLeg'),
-    resolvePluginPort: notProvided<PromiseActorLogic<PluginPortResult, { name: string }>>('resolvePluginPort'),
-  },
-  delays: {
-    upstreamConnectTimeout: ({ context }) => context.settings.connectTimeoutMs,
-    upstreamHeartbeat: ({ context }) => context.settings.heartbeatIntervalMs,
-    closeTimeout: ({ context }) => context.settings.closeTimeoutMs,
-  },
-  guards: {
-    queueHasRoom: ({ context, event }) => {
-      assertEvent(event, 'client.message');
-      return (
-        context.queue.length + 1 <= context.settings.queueMaxFrames &&
-        context.queuedBytes + event.data.byteLength <= context.settings.queueMaxBytes
-      );
-    },
-    connectTimeoutEnabled: ({ context }) => context.settings.connectTimeoutMs > 0,
-    heartbeatDisabled: ({ context }) => context.settings.heartbeatIntervalMs <= 0,
-    // A paused upstream cannot deliver its pong, so silence then proves nothing.
-    upstreamMissedPong: ({ context }) => context.awaitingPong && !context.upstreamPaused,
-    upstreamReadPaused: ({ context }) => context.upstreamPaused,
-    bothLegsClosed: ({ context }) => !context.clientLive && !context.upstreamLive,
-  },
-  actions: {
-    enqueueFrame: assign(({ context, event }) => {
-      assertEvent(event, 'client.message');
-      return { queue: [...context.queue, frameOf(event)], queuedBytes: context.queuedBytes + event.data.byteLength };
-    }),
-    flushQueue: enqueueActions(({ context, enqueue }) => {
-      for (const frame of context.queue) enqueue.sendTo('upstream', { type: 'leg.send', ...frame } satisfies LegCommand);
-      enqueue.assign({ queue: [], queuedBytes: 0 });
-    }),
-    dropQueue: assign({ queue: [], queuedBytes: 0 }),
-    relayToUpstream: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, 'client.message');
-      enqueue.sendTo('upstream', { type: 'leg.send', ...frameOf(event) } satisfies LegCommand);
-    }),
-    relayToClient: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, 'upstream.message');
-      enqueue.sendTo('client', { type: 'leg.send', ...frameOf(event) } satisfies LegCommand);
-    }),
-    startUpstream: enqueueActions(({ context, enqueue }) => {
-      if (context.port === null) return;
-      const input: UpstreamLegInput = { tunnelId: context.tunnelId, port: context.port };
-      enqueue(spawnChild('upstreamLeg', { id: 'upstream', input }));
-      enqueue.assign({ upstreamLive: true });
-    }),
-    // Stopping the leg cuts the connection at once, whatever state it is in (a handshake in flight included).
-    abortUpstream: enqueueActions(({ enqueue }) => {
-      enqueue(stopChild('upstream'));
-      enqueue.assign({ upstreamLive: false, upstreamPaused: false });
-    }),
-    closeClient: enqueueActions(({ context, enqueue }, params: CloseInstruction) => {
-      if (!context.clientLive || context.clientClose !== null) return;
-      enqueue.sendTo('client', { type: 'leg.close', ...params } satisfies LegCommand);
-      enqueue.assign({ clientClose: params });
-    }),
-    closeUpstream: enqueueActions(({ context, enqueue }, params: CloseInstruction) => {
-      if (!context.upstreamLive || context.upstreamClose !== null) return;
-      enqueue.sendTo('upstream', { type: 'leg.close', ...params } satisfies LegCommand);
-      enqueue.assign({ upstreamClose: params });
-    }),
-    markClientGone: assign({ clientLive: false, clientPaused: false }),
-    markUpstreamGone: assign({ upstreamLive: false, upstreamPaused: false }),
-    pauseUpstream: enqueueActions(({ context, enqueue }) => {
-      if (!context.upstreamLive || context.upstreamPaused) return;
-      enqueue.sendTo('upstream', { type: 'leg.pause' } satisfies LegCommand);
-      enqueue.assign({ upstreamPaused: true });
-    }),
-    resumeUpstream: enqueueActions(({ context, enqueue }) => {
-      if (!context.upstreamLive || !context.upstreamPaused) return;
-      enqueue.sendTo('upstream', { type: 'leg.resume' } satisfies LegCommand);
-      enqueue.assign({ upstreamPaused: false });
-    }),
-    pauseClient: enqueueActions(({ context, enqueue }) => {
-      if (!context.clientLive || context.clientPaused) return;
-      enqueue.sendTo('client', { type: 'leg.pause' } satisfies LegCommand);
-      enqueue.assign({ clientPaused: true });
-    }),
-    resumeClient: enqueueActions(({ context, enqueue }) => {
-      if (!context.clientLive || !context.clientPaused) return;
-      enqueue.sendTo('client', { type: 'leg.resume' } satisfies LegCommand);
-      enqueue.assign({ clientPaused: false });
-    }),
-    pingUpstream: enqueueActions(({ enqueue }) => {
-      enqueue.sendTo('upstream', { type: 'leg.ping' } satisfies LegCommand);
-      enqueue.assign({ awaitingPong: true });
-    }),
-    notePong: assign({ awaitingPong: false }),
-  },
-}).createMachine({
+export const pluginTunnelMachine = pluginTunnelSetup.createMachine({
   id: 'pluginTunnel',
   context: ({ input }) => ({
     tunnelId: input.tunnelId,

@@ -1,0 +1,94 @@
+/** The chat machines alone, with fake actors and a SimulatedClock: no sockets, no disk. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createActor, createMachine, fromPromise, SimulatedClock } from 'xstate';
+
+import { chatRunMachine } from '../machines/chatRun.machine.js';
+import { chatSessionMachine, type ChatSessionEmitted } from '../machines/chatSession.machine.js';
+
+const limits = { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 2000 };
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function startSession(run: typeof chatRunMachine | ReturnType<typeof createMachine>) {
+  const clock = new SimulatedClock();
+  const machine = chatSessionMachine.provide({ actors: { chatRun: run as typeof chatRunMachine } });
+  const actor = createActor(machine, { clock, input: { sessionId: 's', latestSeq: 7, limits } });
+  const emitted: ChatSessionEmitted[] = [];
+  actor.on('*', (event) => emitted.push(event));
+  actor.start();
+  const frames = () => emitted.filter((e) => e.type === 'frame').map((e) => (e as { frame: Record<string, unknown> }).frame);
+  return { actor, clock, emitted, frames };
+}
+
+const send = (runId: string) => ({
+  type: 'client.send' as const,
+  subscriberId: 'a',
+  runId,
+  provider: 'p',
+  content: '',
+  options: {},
+  userId: null,
+  providerSessionId: null,
+  startedAt: 0,
+});
+
+test('seq continues from the log; an unwatched idle session closes after its TTL', async () => {
+  const hanging = chatRunMachine.provide({
+    actors: { runtime: fromPromise(async () => null), abortRuntime: fromPromise(async () => true) },
+  });
+  const { actor, clock, frames } = startSession(hanging);
+  actor.send(send('r1'));
+  await flush();
+  assert.equal(frames().map((f) => f.seq), [8], 'synthetic complete after the runtime resolved');
+  assert.is(actor.getSnapshot().value, 'idle');
+  actor.send({ type: 'client.unsubscribe', subscriberId: 'a' });
+  clock.increment(999);
+  assert.is(actor.getSnapshot().status, 'active');
+  clock.increment(1);
+  assert.is(actor.getSnapshot().status, 'done');
+});
+
+test('a watched idle session never closes', async () => {
+  const { actor, clock } = startSession(chatRunMachine);
+  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
+  clock.increment(10_000);
+  assert.is(actor.getSnapshot().status, 'active');
+});
+
+test('an abort that never answers counts as failed after abortTimeout; locked until lockedSessionTimeout', async () => {
+  const stuck = chatRunMachine.provide({
+    actors: {
+      runtime: fromPromise(() => new Promise(() => {})),
+      abortRuntime: fromPromise(() => new Promise<boolean>(() => {})),
+    },
+  });
+  const { actor, clock, frames, emitted } = startSession(stuck);
+  actor.send(send('r1'));
+  actor.send({ type: 'client.abort', subscriberId: 'a' });
+  clock.increment(1999);
+  assert.equal(frames(), []);
+  clock.increment(1);
+  assert.is(frames()[0].aborted, true);
+  assert.is(frames()[0].exitCode, 1);
+  assert.is(actor.getSnapshot().value, 'locked');
+  actor.send(send('r2'));
+  assert.ok(emitted.some((e) => e.type === 'reply' && e.frame.code === 'RUN_IN_PROGRESS'));
+  clock.increment(5000);
+  assert.is(actor.getSnapshot().value, 'idle');
+});
+
+test('a run actor that fails is completed by its session (never stuck running)', async () => {
+  const broken = createMachine({
+    entry: () => {
+      throw new Error('bug in a run');
+    },
+  });
+  const { actor, frames } = startSession(broken);
+  actor.send(send('r1'));
+  await flush();
+  assert.is(actor.getSnapshot().status, 'active', 'the session survives');
+  assert.is(actor.getSnapshot().value, 'idle');
+  assert.equal(frames().map((f) => [f.kind, f.exitCode, f.seq]), [['complete', 1, 8]]);
+});
+
+test.run();
