@@ -63,6 +63,12 @@ export const DEFAULT_LIMITS = {
   maxPtysPerUser: 8,
   /** PTYs the gateway may hold at once. */
   maxPtysTotal: 64,
+  /**
+   * Cells (columns × lines) one screen restore serializes at most. Serializing is synchronous, so
+   * a very wide terminal restores less of its scrollback rather than stall every socket (about
+   * 10 ms per 125 000 cells); the visible screen is always restored.
+   */
+  shellRestoreMaxCells: 500_000,
   /** Characters of ANSI-stripped output searched for auth URLs (protocol: a rolling 32 768-character window). */
   shellAuthUrlWindowChars: 32_768,
   /** A killed PTY that has not exited after SIGHUP by then gets SIGKILL (its whole process group). */

@@ -106,7 +106,7 @@ export function createWebSocketServer<TProvider extends string = string>(
     sessions,
     log,
   });
-  const shell = createShellRoute({ host, limits, logger, shell: deps.shell, sessions });
+  const shell = createShellRoute({ host, limits, logger, shell: deps.shell, sessions, spawnPty: deps.shell?.spawnPty });
   const plugin = createPluginRoute({ host, limits, logger, getPluginPort: deps.getPluginPort });
   host.start({ chatSession: chat.logic, shellSession: shell.logic, pluginTunnel: plugin.logic });
   chat.recoverInterruptedRuns();

@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws';
 import type { Clock, Inspector } from './actorHost.js';
 import type { GatewayLimits } from './config.js';
 import type { Logger } from './logger.js';
+import type { SpawnPty } from './shell/ptyProcesses.js';
 import type { SessionStore } from '../persistence/types.js';
 
 /**
@@ -83,6 +84,8 @@ export interface ShellDeps {
   allowedRoots?: string[];
   /** Environment variable names removed from every PTY's environment, besides the defaults. */
   envDenyList?: string[];
+  /** node-pty's `spawn`, replaced by hosts that wrap it (recording a session) and by scripted PTYs in tests. */
+  spawnPty?: SpawnPty;
 }
 
 /** Extra socket routes a host mounts on the same server, authenticated like the built-in ones. */

@@ -329,7 +329,8 @@ export const shellSessionMachine = setup({
             running: {
               on: {
                 'viewer.attach': { actions: 'attachViewer' },
-                // A viewer id that is not attached (a stale socket's late close) matches neither branch's effect.
+                // A stale socket's late close names a viewer that is no longer attached:
+                // it is not the last viewer, and removing it removes nothing.
                 'viewer.detach': [
                   { guard: 'isLastViewer', target: 'detached', actions: ['detachViewer', 'syncFlow'] },
                   { actions: ['detachViewer', 'syncFlow'] },

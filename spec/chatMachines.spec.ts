@@ -3,9 +3,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createActor, createMachine, fromPromise, SimulatedClock } from 'xstate';
 
-import { chatRunMachine } from '../machines/chatRun.machine.js';
+import { chatRunMachine, type RuntimeInvocation } from '../machines/chatRun.machine.js';
 import { chatSessionMachine, type ChatSessionEmitted } from '../machines/chatSession.machine.js';
 
+type AbortInput = { provider: string; sessionId: string; runId: string };
 const limits = { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 2000 };
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -34,7 +35,7 @@ const send = (runId: string) => ({
 
 test('seq continues from the log; an unwatched idle session closes after its TTL', async () => {
   const hanging = chatRunMachine.provide({
-    actors: { runtime: fromPromise(async () => null), abortRuntime: fromPromise(async () => true) },
+    actors: { runtime: fromPromise<unknown, RuntimeInvocation>(async () => null), abortRuntime: fromPromise<boolean, AbortInput>(async () => true) },
   });
   const { actor, clock, frames } = startSession(hanging);
   actor.send(send('r1'));
@@ -58,8 +59,8 @@ test('a watched idle session never closes', async () => {
 test('an abort that never answers counts as failed after abortTimeout; locked until lockedSessionTimeout', async () => {
   const stuck = chatRunMachine.provide({
     actors: {
-      runtime: fromPromise(() => new Promise(() => {})),
-      abortRuntime: fromPromise(() => new Promise<boolean>(() => {})),
+      runtime: fromPromise<unknown, RuntimeInvocation>(() => new Promise(() => {})),
+      abortRuntime: fromPromise<boolean, AbortInput>(() => new Promise<boolean>(() => {})),
     },
   });
   const { actor, clock, frames, emitted } = startSession(stuck);

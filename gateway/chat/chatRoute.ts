@@ -454,7 +454,8 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
       ws.on('message', (raw, isBinary) => {
         const decoded = decodeChatFrame(raw, isBinary);
         if (!decoded.ok) {
-          sendError(ws, decoded.code, decoded.sessionId, decoded.detail);
+          // Queued like any frame: protocol_error carries no request id, so answers must keep frame order.
+          connection.queue = connection.queue.then(() => sendError(ws, decoded.code, decoded.sessionId, decoded.detail));
           return;
         }
         connection.queue = connection.queue

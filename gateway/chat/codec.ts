@@ -71,14 +71,18 @@ export function decodeChatFrame(raw: RawData, isBinary: boolean): DecodeResult {
     case 'chat.subscribe': {
       const entries = Array.isArray(data.sessions) ? data.sessions : [];
       const sessions: SubscribeTarget[] = [];
+      const named = new Set<string>();
       let skipped = 0;
       for (const entry of entries) {
         const sessionId = isRecord(entry) ? readSessionId(entry.sessionId) : '';
-        // Invalid entries are skipped silently, as in the baseline.
-        if (!sessionId) {
+        // Invalid entries are skipped silently, as in the baseline. So is a session named again in
+        // the same frame: each entry costs an ack and a replay, so repeats would let a 1 MiB frame
+        // make the gateway buffer megabytes for one socket.
+        if (!sessionId || named.has(sessionId)) {
           skipped += 1;
           continue;
         }
+        named.add(sessionId);
         sessions.push({ sessionId, lastSeq: normalizeLastSeq((entry as Record<string, unknown>).lastSeq) });
       }
       return { ok: true, command: { type, sessions, skipped } };

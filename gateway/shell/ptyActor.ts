@@ -1,0 +1,140 @@
+/**
+ * The `pty` actor of a shell session: the only holder of the node-pty handle and of the screen
+ * mirror and auth-URL detector that watch it. Every chunk goes into the mirror first and is
+ * reported to the session only once the mirror has parsed it (with the auth URLs it completed),
+ * so output reports and screen snapshots leave in one order. A mirror that falls behind reports
+ * itself congested; the session decides when to pause the PTY.
+ */
+import { fromCallback } from 'xstate';
+
+import type { PtyCommand, PtyReport, ShellLaunch } from '../../machines/shellSession.machine.js';
+import type { Logger } from '../logger.js';
+import { createAuthUrlDetector, rewriteOpenUrl } from './authUrlDetector.js';
+import { signalPtyGroup, type PtyHandle, type PtyProcessTracker, type SpawnPty } from './ptyProcesses.js';
+import { createScreenMirror } from './screenMirror.js';
+
+export interface PtyActorDeps {
+  spawnPty: SpawnPty;
+  /** The environment for a new PTY (already without denied variables). */
+  environment(): Record<string, string>;
+  tracker: PtyProcessTracker;
+  logger: Logger;
+  scrollbackLines: number;
+  restoreMaxCells: number;
+  /** Unparsed mirror backlog (characters) above which the mirror reports congestion. */
+  highWaterMark: number;
+  lowWaterMark: number;
+  authUrlWindowChars: number;
+  killGraceMs: number;
+}
+
+export function createPtyActor(deps: PtyActorDeps) {
+  return fromCallback<PtyCommand, ShellLaunch>(({ input, sendBack, receive }) => {
+    let stopped = false;
+    const report = (event: PtyReport) => {
+      if (!stopped) sendBack(event);
+    };
+    let exited = false;
+    let backlog = 0;
+    let mirrorCongested = false;
+    const mirror = createScreenMirror({
+      cols: input.cols,
+      rows: input.rows,
+      scrollback: deps.scrollbackLines,
+      restoreMaxCells: deps.restoreMaxCells,
+    });
+    const detector = createAuthUrlDetector(deps.authUrlWindowChars);
+    // The creator saw the welcome line first; the mirror must hold exactly what viewers saw.
+    mirror.write(input.welcome);
+
+    let handle: PtyHandle;
+    try {
+      handle = deps.spawnPty('bash', ['-c', input.command], {
+        name: 'xterm-256color',
+        cols: input.cols,
+        rows: input.rows,
+        cwd: input.cwd,
+        env: deps.environment(),
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      deps.logger.warn('shell: spawning the PTY failed', { cwd: input.cwd, error: message });
+      // Reported a tick later, once the creating viewer is attached and can be told.
+      queueMicrotask(() => report({ type: 'pty.spawnFailed', message }));
+      return () => {
+        stopped = true;
+        mirror.dispose();
+      };
+    }
+    const untrack = deps.tracker.track();
+    report({ type: 'pty.spawned', pid: handle.pid });
+
+    handle.onData((chunk) => {
+      if (stopped) return;
+      const shown = rewriteOpenUrl(chunk);
+      backlog += chunk.length;
+      mirror.write(shown, () => {
+        backlog -= chunk.length;
+        report({ type: 'pty.output', data: shown, authUrls: detector.feed(chunk) });
+        if (mirrorCongested && backlog <= deps.lowWaterMark) {
+          mirrorCongested = false;
+          report({ type: 'screen.drained' });
+        }
+      });
+      if (!mirrorCongested && backlog > deps.highWaterMark) {
+        mirrorCongested = true;
+        report({ type: 'screen.congested' });
+      }
+    });
+
+    handle.onExit(({ exitCode, signal }) => {
+      exited = true;
+      untrack();
+      // After the last chunk is parsed, so the exit line follows all output.
+      mirror.whenParsed(() => report({ type: 'pty.exited', exitCode, signal: signal ? signal : null }));
+    });
+
+    receive((command) => {
+      if (stopped) return;
+      switch (command.type) {
+        case 'pty.write':
+          if (!exited) handle.write(command.data);
+          return;
+        case 'pty.resize':
+          if (!exited) {
+            try {
+              handle.resize(command.cols, command.rows);
+            } catch (error) {
+              deps.logger.debug('shell: resize failed', { error: error instanceof Error ? error.message : String(error) });
+            }
+          }
+          mirror.resize(command.cols, command.rows);
+          return;
+        case 'pty.pause':
+          if (!exited) handle.pause();
+          return;
+        case 'pty.resume':
+          if (!exited) handle.resume();
+          return;
+        case 'screen.snapshot': {
+          const { viewerId, banner } = command;
+          mirror.whenParsed(() => {
+            if (!stopped) report({ type: 'screen.snapshotted', viewerId, data: mirror.restorePayload(banner) });
+          });
+          return;
+        }
+      }
+    });
+
+    return () => {
+      stopped = true;
+      mirror.dispose();
+      if (exited) return;
+      signalPtyGroup(handle, 'SIGHUP');
+      const force = setTimeout(() => {
+        if (!exited) signalPtyGroup(handle, 'SIGKILL');
+      }, deps.killGraceMs);
+      force.unref();
+    };
+  });
+}

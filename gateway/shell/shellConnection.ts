@@ -1,0 +1,137 @@
+/**
+ * One `/shell` socket: frames in order (everything after an `init` waits until that `init` has
+ * been answered, so input typed right after it is not lost), frames out with a watch on the
+ * socket's send buffer. Crossing the high-water mark reports the viewer congested; the send
+ * callback that finds the buffer under the low-water mark reports it drained. The session
+ * pauses and resumes the PTY on those reports; nothing is ever dropped here.
+ */
+import { WebSocket, type RawData } from 'ws';
+
+import type { ShellViewerEvent } from '../../machines/shellSession.machine.js';
+import type { Logger } from '../logger.js';
+import { invalidPayloadFrame, parseShellFrame, type ShellClientFrame, type ShellInitRequest } from './shellFrames.js';
+
+export interface ShellConnectionDeps {
+  viewerId: string;
+  ownerId: string;
+  highWaterMark: number;
+  lowWaterMark: number;
+  maxPendingFrames: number;
+  logger: Logger;
+  /** Handles an `init`; frames that arrive meanwhile wait. */
+  init(connection: ShellConnection, request: ShellInitRequest): Promise<void>;
+  /** An event for the session this socket is attached to. */
+  notify(connection: ShellConnection, event: ShellViewerEvent): void;
+  closed(connection: ShellConnection): void;
+}
+
+export interface ShellConnection {
+  readonly viewerId: string;
+  readonly ownerId: string;
+  /** The session actor id this socket is attached to, or null. */
+  attachedTo: string | null;
+  readonly isClosed: boolean;
+  /** Sends one serialized frame (dropped only if the socket is no longer open). */
+  deliver(text: string): void;
+  /** Forgets congestion state: called when the socket moves to another session. */
+  resetFlow(): void;
+  close(code: number, reason: string): void;
+}
+
+export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps): ShellConnection {
+  const pending: RawData[] = [];
+  let initInFlight = false;
+  let closed = false;
+  let congested = false;
+
+  const toSession = (event: ShellViewerEvent) => {
+    if (connection.attachedTo !== null) deps.notify(connection, event);
+  };
+
+  const onSent = () => {
+    if (congested && ws.bufferedAmount <= deps.lowWaterMark) {
+      congested = false;
+      toSession({ type: 'viewer.drained', viewerId: deps.viewerId });
+    }
+  };
+
+  const connection: ShellConnection = {
+    viewerId: deps.viewerId,
+    ownerId: deps.ownerId,
+    attachedTo: null,
+    get isClosed() {
+      return closed;
+    },
+    deliver(text) {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(text, onSent);
+      if (!congested && ws.bufferedAmount > deps.highWaterMark) {
+        congested = true;
+        toSession({ type: 'viewer.congested', viewerId: deps.viewerId });
+      }
+    },
+    resetFlow() {
+      congested = false;
+    },
+    close(code, reason) {
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+    },
+  };
+
+  const handle = (frame: ShellClientFrame) => {
+    switch (frame.type) {
+      case 'input':
+        if (frame.data) toSession({ type: 'client.input', viewerId: deps.viewerId, data: frame.data });
+        return;
+      case 'resize':
+        toSession({ type: 'client.resize', viewerId: deps.viewerId, cols: frame.cols, rows: frame.rows });
+        return;
+      case 'invalid':
+        connection.deliver(invalidPayloadFrame());
+        return;
+      case 'ignored':
+      case 'init':
+        return;
+    }
+  };
+
+  const pump = async () => {
+    while (pending.length > 0 && !initInFlight && !closed) {
+      const frame = parseShellFrame(pending.shift()!);
+      try {
+        if (frame.type !== 'init') {
+          handle(frame);
+          continue;
+        }
+        initInFlight = true;
+        await deps.init(connection, frame.request);
+      } catch (error) {
+        deps.logger.error('shell: handling a frame failed', {
+          type: frame.type,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      } finally {
+        initInFlight = false;
+      }
+    }
+  };
+
+  ws.on('message', (raw) => {
+    if (closed) return;
+    if (pending.length >= deps.maxPendingFrames) {
+      connection.close(1008, 'Too many pending frames');
+      return;
+    }
+    pending.push(raw);
+    if (!initInFlight) void pump();
+  });
+  ws.on('close', () => {
+    if (closed) return;
+    closed = true;
+    pending.length = 0;
+    deps.closed(connection);
+  });
+  ws.on('error', (error) => deps.logger.debug('shell: socket error', { error: error.message }));
+
+  return connection;
+}

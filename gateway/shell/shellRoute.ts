@@ -1,0 +1,202 @@
+/**
+ * The `/shell` route: the one place that wires the shell session machine to its real actors
+ * (node-pty, headless xterm) and to sockets. PROTOCOL.md §3; user-facing notes in docs/SHELL.md.
+ */
+import type { WebSocket } from 'ws';
+
+import { errorLine, shellSessionMachine } from '../../machines/shellSession.machine.js';
+import type { ActorHost } from '../actorHost.js';
+import type { GatewayLimits } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { ConnectionContext, RouteHandler } from '../route.js';
+import type { ShellDeps } from '../types.js';
+import type { SessionStore } from '../../persistence/types.js';
+import { createPtyActor } from './ptyActor.js';
+import { createPtyProcessTracker, defaultSpawnPty, type SpawnPty } from './ptyProcesses.js';
+import { createShellConnection, type ShellConnection } from './shellConnection.js';
+import { buildPtyEnvironment, createEnvDenyMatcher } from './shellEnvironment.js';
+import { DEFAULT_COLS, DEFAULT_ROWS, errorFrame, outputFrame, SHELL_ERRORS, type ShellInitRequest } from './shellFrames.js';
+import { shellActorId, shellSessionKey } from './shellKey.js';
+import { isLoginCommand, planLaunch, resolveResumeId, SAFE_SESSION_ID } from './shellLaunch.js';
+import { createShellRegistry, type ShellActorSummary } from './shellRegistry.js';
+import { createWorkspacePolicy } from './shellWorkspace.js';
+
+export interface ShellRouteOptions {
+  host: ActorHost;
+  limits: GatewayLimits;
+  logger: Logger;
+  shell?: ShellDeps;
+  /** Where resume ids come from when `shell.resolveProviderSessionId` is absent. */
+  sessions?: SessionStore;
+  /** node-pty's `spawn` (tests may wrap it). */
+  spawnPty?: SpawnPty;
+  /** The environment PTYs inherit before the deny-list applies. Default `process.env`. */
+  environment?: NodeJS.ProcessEnv;
+}
+
+export type ShellSessionLogic = typeof shellSessionMachine;
+
+export interface ShellRoute extends RouteHandler {
+  /** The shell session machine with its real actors, for `host.start({ shellSession: … })`. */
+  readonly logic: ShellSessionLogic;
+  /** A read-only summary of every live shell session. */
+  listActors(): ShellActorSummary[];
+}
+
+/** How long close() waits beyond the kill grace for PTYs to report their exit. */
+const SHUTDOWN_EXIT_MARGIN_MS = 1000;
+
+export function createShellRoute(options: ShellRouteOptions): ShellRoute {
+  const { host, limits, logger } = options;
+  const tracker = createPtyProcessTracker();
+  const isDenied = createEnvDenyMatcher(options.shell?.envDenyList ?? []);
+  const workspace = createWorkspacePolicy(options.shell?.allowedRoots);
+  const connections = new Map<string, ShellConnection>();
+  let nextViewer = 0;
+  let closing = false;
+
+  const logic = shellSessionMachine.provide({
+    actors: {
+      pty: createPtyActor({
+        spawnPty: options.spawnPty ?? defaultSpawnPty,
+        environment: () => buildPtyEnvironment(options.environment ?? process.env, isDenied),
+        tracker,
+        logger,
+        scrollbackLines: limits.shellScrollbackLines,
+        restoreMaxCells: limits.shellRestoreMaxCells,
+        highWaterMark: limits.shellHighWaterMarkBytes,
+        lowWaterMark: limits.shellLowWaterMarkBytes,
+        authUrlWindowChars: limits.shellAuthUrlWindowChars,
+        killGraceMs: limits.shellKillGraceMs,
+      }),
+    },
+  });
+
+  const registry = createShellRegistry({
+    host,
+    limits,
+    logger,
+    deliver(viewerIds, text) {
+      for (const id of viewerIds) connections.get(id)?.deliver(text);
+    },
+    released(entryId, viewerIds) {
+      for (const id of viewerIds) {
+        const connection = connections.get(id);
+        if (connection?.attachedTo === entryId) connection.attachedTo = null;
+      }
+    },
+  });
+
+  const detach = (connection: ShellConnection) => {
+    if (connection.attachedTo === null) return;
+    registry.detach(connection.attachedTo, connection.viewerId);
+    connection.attachedTo = null;
+  };
+
+  const attach = (connection: ShellConnection, entryId: string, size?: { cols?: number; rows?: number }) => {
+    const entry = registry.get(entryId);
+    if (!entry) return;
+    connection.attachedTo = entryId;
+    connection.resetFlow();
+    registry.attach(entry, connection.viewerId, size);
+  };
+
+  async function init(connection: ShellConnection, request: ShellInitRequest): Promise<void> {
+    const resolvedPath = await workspace.resolve(request.projectPath);
+    if (connection.isClosed || closing) return;
+    if (!resolvedPath) return connection.deliver(errorFrame(SHELL_ERRORS.invalidProjectPath));
+    if (request.sessionId !== null && !SAFE_SESSION_ID.test(request.sessionId)) {
+      return connection.deliver(errorFrame(SHELL_ERRORS.invalidSessionId));
+    }
+    const key = shellSessionKey({
+      ownerId: connection.ownerId,
+      resolvedPath,
+      sessionId: request.sessionId,
+      plainCommand: request.isPlainShell ? request.initialCommand : null,
+      provider: request.isPlainShell ? null : request.provider,
+    });
+    const id = shellActorId(key);
+    const restart = request.forceRestart || isLoginCommand(request.initialCommand);
+    detach(connection);
+    if (!restart && registry.get(id)) return attach(connection, id, request);
+
+    const resumeId = await resolveResumeId(request, { shell: options.shell, sessions: options.sessions, logger });
+    if (connection.isClosed || closing) return;
+
+    // From here on synchronous: no other init can slip in between the lookup and the spawn.
+    const existing = registry.get(id);
+    let inherited: string[] = [];
+    if (existing) {
+      if (!restart) return attach(connection, id, request);
+      // The others watching the old PTY follow the key to the fresh one.
+      inherited = [...existing.viewers];
+      registry.kill(existing, 'restart');
+    }
+    if (!registry.makeRoom(connection.ownerId)) {
+      logger.info('shell: PTY limit reached', { ownerId: connection.ownerId });
+      return connection.deliver(errorFrame(SHELL_ERRORS.tooManyTerminals));
+    }
+    const plan = planLaunch(request, resumeId);
+    try {
+      registry.spawn(id, {
+        key,
+        ownerId: connection.ownerId,
+        detachTimeoutMs: limits.shellDetachTimeoutMs,
+        launch: {
+          command: plan.command,
+          cwd: resolvedPath,
+          cols: request.cols ?? DEFAULT_COLS,
+          rows: request.rows ?? DEFAULT_ROWS,
+          welcome: plan.welcome,
+        },
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      logger.error('shell: starting the session failed', { id, error: message });
+      return connection.deliver(outputFrame(errorLine(message)));
+    }
+    logger.debug('shell: PTY started', { id, cwd: resolvedPath });
+    attach(connection, id);
+    for (const viewerId of inherited) {
+      const other = connections.get(viewerId);
+      if (other && other !== connection && !other.isClosed) attach(other, id);
+    }
+  }
+
+  return {
+    logic,
+    listActors: () => registry.list(),
+
+    handle(ws: WebSocket, context: ConnectionContext) {
+      if (closing) {
+        ws.close(1001, 'Server shutting down');
+        return;
+      }
+      const viewerId = `viewer-${++nextViewer}`;
+      const connection = createShellConnection(ws, {
+        viewerId,
+        ownerId: context.userId === null ? 'anonymous' : String(context.userId),
+        highWaterMark: limits.shellHighWaterMarkBytes,
+        lowWaterMark: limits.shellLowWaterMarkBytes,
+        maxPendingFrames: limits.shellMaxPendingFrames,
+        logger,
+        init,
+        notify(from, event) {
+          if (from.attachedTo !== null) registry.send(from.attachedTo, event);
+        },
+        closed(from) {
+          detach(from);
+          connections.delete(from.viewerId);
+        },
+      });
+      connections.set(viewerId, connection);
+    },
+
+    async close() {
+      closing = true;
+      for (const connection of connections.values()) connection.close(1001, 'Server shutting down');
+      for (const entry of registry.entries()) registry.kill(entry, 'shutdown');
+      await tracker.allExited(limits.shellKillGraceMs + SHUTDOWN_EXIT_MARGIN_MS);
+    },
+  };
+}
