@@ -155,8 +155,11 @@ test('a plain shell without a command gets an interactive bash (not `bash -c \'\
   const client = await harness.connect();
   client.init({ projectPath: dir, isPlainShell: true });
   await client.waitForOutput('Starting terminal in:');
+  // Typed only once bash shows its prompt: on a loaded machine bash may still be starting, and
+  // readline can drop what was typed ahead of it.
+  await client.waitForOutput(/[#$] $/, 20_000);
   client.input('echo plain-$((5*5))\r');
-  await client.waitForOutput('plain-25');
+  await client.waitForOutput('plain-25', 20_000);
   assert.not.ok(client.output.includes('Process exited'));
   await client.close();
 });
