@@ -2,7 +2,7 @@
 // (dist/cli.js) as ESM for Node 20, with every dependency left external (native addons and
 // xstate stay in node_modules); tsc then emits the .d.ts files of the public API.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import { build } from 'esbuild';
@@ -24,7 +24,9 @@ await build({ ...common, entryPoints: { index: 'gateway/index.ts' }, outdir: 'di
 // gateway/cli.ts starts with its own hashbang, which esbuild keeps.
 await build({ ...common, entryPoints: { cli: 'gateway/cli.ts' }, outdir: 'dist' });
 chmodSync('dist/cli.js', 0o755);
+// The playground page is static: dist/cli.js serves it from dist/playground.
+cpSync('gateway/playground', 'dist/playground', { recursive: true });
 
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/cli.js and dist/types/');
+console.log('built dist/index.js, dist/cli.js, dist/playground/ and dist/types/');

@@ -7,6 +7,7 @@ import { openDatabase } from '../persistence/database.js';
 import { createSqliteSessionStore } from '../persistence/sessionStore.js';
 import type { CliOptions } from './cli/options.js';
 import { createRestHandler } from './cli/rest.js';
+import { createStaticHandler } from './cli/static.js';
 import { loadOrCreateToken } from './cli/token.js';
 import { createWebSocketServer, type GatewayHandle } from './createWebSocketServer.js';
 import { createDemoRuntime } from './demoAgent.js';
@@ -55,10 +56,14 @@ export async function startStandalone(options: CliOptions, print: (line: string)
     providers: () => runtime.providers,
     listRunningRuns: () => gateway?.chatRunRegistry.listRunningRuns() ?? [],
     health: () => ({ ...(gateway?.health() ?? { status: 'starting' }) }),
+    listActors: () => gateway?.listActors() ?? { chat: [], shell: [] },
+    clientConfig: () => ({ defaultProjectPath: process.cwd(), providers: runtime.providers }),
     logger,
   });
+  const playground = createStaticHandler({ logger });
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (rest(req, res)) return;
+    if (playground(req, res)) return;
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'Not found' }));
   });
@@ -92,6 +97,7 @@ export async function startStandalone(options: CliOptions, print: (line: string)
   const url = `http://${host}:${port}`;
   print(`agent-gateway listening on ${url}`);
   print(`  token:  ${token}`);
+  print(`  playground: ${url}/?token=${encodeURIComponent(token)}`);
   print(`  chat:   ws://${host}:${port}/ws?token=<token>`);
   print(`  shell:  ws://${host}:${port}/shell?token=<token>`);
   print(`  REST:   POST ${url}/api/providers/sessions  (Authorization: Bearer <token>)`);

@@ -4,6 +4,8 @@
  *   POST /api/providers/sessions           { provider, projectPath } → 201 { sessionId }
  *   GET  /api/providers/sessions/running   → 200 [{ sessionId, provider, startedAt, lastSeq }]
  *   GET  /api/providers/sessions/:id       → 200 { sessionId, provider, projectPath } | 404
+ *   GET  /api/actors                       → 200 { chat: [...], shell: [...] } live actors and states (when given)
+ *   GET  /api/config                       → 200 { defaultProjectPath, providers } for a client's forms (when given)
  * Every route but /healthz needs `Authorization: Bearer <token>`. Errors are JSON `{ error }`.
  * The handler answers only its own paths and returns false for any other, so routers compose
  * (the caller sends its 404).
@@ -38,6 +40,10 @@ export interface RestDeps {
   providers(): string[];
   listRunningRuns(): MaybePromise<RunningRunSummary[]>;
   health(): MaybePromise<Record<string, unknown>>;
+  /** Serves GET /api/actors when given: a read-only view for the playground's state panel. */
+  listActors?(): MaybePromise<Record<string, unknown>>;
+  /** Serves GET /api/config when given: defaults a client shows in its forms. */
+  clientConfig?(): MaybePromise<Record<string, unknown>>;
   logger?: Logger;
   /** Default REST_MAX_BODY_BYTES. */
   maxBodyBytes?: number;
@@ -49,6 +55,8 @@ type Route =
   | { name: 'health' }
   | { name: 'createSession' }
   | { name: 'runningRuns' }
+  | { name: 'actors' }
+  | { name: 'config' }
   | { name: 'getSession'; sessionId: string | null };
 
 const SESSIONS_PATH = '/api/providers/sessions';
@@ -62,8 +70,10 @@ class HttpError extends Error {
   }
 }
 
-function matchRoute(pathname: string, hasGetSession: boolean): Route | null {
+function matchRoute(pathname: string, hasGetSession: boolean, deps: RestDeps): Route | null {
   if (pathname === '/healthz') return { name: 'health' };
+  if (pathname === '/api/actors' && deps.listActors) return { name: 'actors' };
+  if (pathname === '/api/config' && deps.clientConfig) return { name: 'config' };
   if (pathname === SESSIONS_PATH) return { name: 'createSession' };
   if (pathname === `${SESSIONS_PATH}/running`) return { name: 'runningRuns' };
   const prefix = `${SESSIONS_PATH}/`;
@@ -83,6 +93,8 @@ const ALLOWED_METHODS: Record<Route['name'], string[]> = {
   health: ['GET', 'HEAD'],
   createSession: ['POST'],
   runningRuns: ['GET', 'HEAD'],
+  actors: ['GET', 'HEAD'],
+  config: ['GET', 'HEAD'],
   getSession: ['GET', 'HEAD'],
 };
 
@@ -185,6 +197,14 @@ export function createRestHandler(deps: RestDeps): RestHandler {
         sendJson(req, res, 200, await deps.listRunningRuns());
         return;
       }
+      case 'actors': {
+        sendJson(req, res, 200, (await deps.listActors?.()) ?? {});
+        return;
+      }
+      case 'config': {
+        sendJson(req, res, 200, (await deps.clientConfig?.()) ?? {});
+        return;
+      }
       case 'createSession': {
         const input = parseCreateSession(await readBody(req, maxBodyBytes), deps.providers());
         const record = await deps.sessions.createSession(input);
@@ -226,7 +246,7 @@ export function createRestHandler(deps: RestDeps): RestHandler {
     } catch {
       return false;
     }
-    const route = matchRoute(pathname, typeof deps.sessions.getSession === 'function');
+    const route = matchRoute(pathname, typeof deps.sessions.getSession === 'function', deps);
     if (!route) return false;
     serve(route, req, res).catch((error: unknown) => fail(req, res, route, error));
     return true;
