@@ -40,3 +40,6 @@ export type {
   EventLogHealth,
 } from '../persistence/types.js';
 export { createDemoRuntime } from './demoAgent.js';
+export { createGatewayInspector, type GatewayInspector, type GatewayInspectorOptions } from './inspect.js';
+export { startInspectorBridge, type InspectorBridge, type InspectorBridgeOptions } from './inspectBridge.js';
+export { createSessionRecorder, type SessionRecorder, type SessionRecorderOptions } from './recording/recorder.js';

@@ -11,7 +11,11 @@ import { createStaticHandler } from './cli/static.js';
 import { loadOrCreateToken } from './cli/token.js';
 import { createWebSocketServer, type GatewayHandle } from './createWebSocketServer.js';
 import { createDemoRuntime } from './demoAgent.js';
+import { createGatewayInspector, type GatewayInspector } from './inspect.js';
+import { startInspectorBridge, type InspectorBridge } from './inspectBridge.js';
 import { createConsoleLogger } from './logger.js';
+import type { SpawnPty } from './shell/ptyProcesses.js';
+import type { ProviderRuntime } from './types.js';
 
 /**
  * The standalone server behind the `agent-gateway` command: one http server with the REST
@@ -29,6 +33,16 @@ export interface Standalone {
   close(): Promise<void>;
 }
 
+/** What `agent-gateway record` changes in the standalone server (gateway/recording/recordCommand.ts). */
+export interface StandaloneHooks {
+  /** Wraps the demo runtime before the gateway gets it. */
+  wrapRuntime?(runtime: ProviderRuntime): ProviderRuntime;
+  /** node-pty's spawn for the gateway's shells. */
+  spawnPty?: SpawnPty;
+  /** Called with the gateway before it accepts a connection. */
+  onGateway?(gateway: GatewayHandle): void;
+}
+
 /** Constant-time token comparison (hashing first makes the lengths equal). */
 function tokenMatches(expected: string, given: string | null): boolean {
   if (given === null) return false;
@@ -37,7 +51,11 @@ function tokenMatches(expected: string, given: string | null): boolean {
   return timingSafeEqual(a, b);
 }
 
-export async function startStandalone(options: CliOptions, print: (line: string) => void = console.log): Promise<Standalone> {
+export async function startStandalone(
+  options: CliOptions,
+  print: (line: string) => void = console.log,
+  hooks: StandaloneHooks = {},
+): Promise<Standalone> {
   const logger = createConsoleLogger(options.logLevel);
   const { token } = loadOrCreateToken(options.dataDir, options.token);
   const databasePath = join(options.dataDir, DATABASE_FILE_NAME);
@@ -67,17 +85,31 @@ export async function startStandalone(options: CliOptions, print: (line: string)
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: 'Not found' }));
   });
+  // --inspect: our own bridge on 127.0.0.1 (no URL given), else the relay at the URL.
+  let bridge: InspectorBridge | null = null;
+  let inspector: GatewayInspector | null = null;
+  if (options.inspect !== undefined) {
+    if (options.inspect === true) bridge = await startInspectorBridge();
+    inspector = createGatewayInspector({ url: bridge ? bridge.wsUrl : (options.inspect as string) });
+  }
+  const stopInspecting = async () => {
+    inspector?.stop();
+    await bridge?.close();
+  };
   gateway = createWebSocketServer(server, {
     verifyClient: {
       authenticateWebSocket: (given) => (tokenMatches(token, given) ? { id: 'local', username: 'local' } : null),
     },
-    chat: { runtime },
+    chat: { runtime: hooks.wrapRuntime ? hooks.wrapRuntime(runtime) : runtime },
+    ...(hooks.spawnPty ? { shell: { spawnPty: hooks.spawnPty } } : {}),
+    ...(inspector ? { inspect: inspector.inspect } : {}),
     sessions,
     getPluginPort: (name) => (Object.hasOwn(options.plugins, name) ? options.plugins[name] : null),
     databasePath,
     allowedOrigins: options.allowedOrigins,
     logger,
   });
+  hooks.onGateway?.(gateway);
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -89,6 +121,7 @@ export async function startStandalone(options: CliOptions, print: (line: string)
     });
   } catch (error) {
     await gateway.close();
+    await stopInspecting();
     storeDatabase.close();
     throw error;
   }
@@ -102,6 +135,8 @@ export async function startStandalone(options: CliOptions, print: (line: string)
   print(`  shell:  ws://${host}:${port}/shell?token=<token>`);
   print(`  REST:   POST ${url}/api/providers/sessions  (Authorization: Bearer <token>)`);
   print(`  data:   ${databasePath}`);
+  if (bridge) print(`  inspect: open ${bridge.pageUrl} in a browser (Stately inspector; events at ${bridge.wsUrl})`);
+  else if (inspector) print(`  inspect: actor events go to ${inspector.url}`);
 
   const handle = gateway;
   let closing: Promise<void> | null = null;
@@ -113,6 +148,7 @@ export async function startStandalone(options: CliOptions, print: (line: string)
     close() {
       closing ??= (async () => {
         await handle.close();
+        await stopInspecting();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         storeDatabase.close();

@@ -1,0 +1,156 @@
+/**
+ * The chat session under model-based test. Its runs are stand-ins (a child that ends when the
+ * test says so); what a real run would tell the session (`run.message`, `run.ended`) the path
+ * sends itself. Invariants: seq is assigned strictly +1 with no gap or repeat; `running` exactly
+ * when there is a current run, `locked` exactly when a failed abort holds the lock; subscribers
+ * are unique; every live run has a live child; the session closes only when nobody watches and
+ * no run lives; an ack reports the session's own seq.
+ */
+import { createActor, createMachine, SimulatedClock, type AnyEventObject } from 'xstate';
+
+import type { ChatSessionContext, ChatSessionEmitted, ChatSessionInput } from '../../machines/chatSession.machine.js';
+import { chatSessionMachine } from '../../machines/chatSession.machine.js';
+import { afterDelay, invariant, liveEvent, templated as t, type MachineModel, type PathStep, type Snapshot } from './pathCoverage.js';
+
+const input: ChatSessionInput = {
+  sessionId: 'session-1',
+  latestSeq: 7,
+  limits: { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 500 },
+};
+
+/** Stands in for a run: lives until the test finishes it (or makes it fail). */
+const stubRun = createMachine({
+  id: 'stubRun',
+  initial: 'live',
+  states: {
+    live: {
+      on: {
+        'test.finish': 'finished',
+        'test.crash': {
+          actions: () => {
+            throw new Error('run actor failed');
+          },
+        },
+      },
+    },
+    finished: { type: 'final' },
+  },
+});
+
+const traversal = chatSessionMachine.provide({ actors: { chatRun: stubRun as never } });
+
+const afterEvent = (stateId: string) => chatSessionMachine.getStateNodeById(stateId).after[0].eventType;
+const IDLE_TTL = afterEvent('chatSession.idle');
+const LOCKED_TIMEOUT = afterEvent('chatSession.locked');
+
+let runSerial = 0;
+const context = (snapshot: Snapshot) => snapshot.context as ChatSessionContext;
+
+export const chatSessionModel: MachineModel = {
+  name: 'chatSession',
+  machine: chatSessionMachine,
+  traversal,
+  configurations: [{ label: 'default', input }],
+
+  serializeState(snapshot) {
+    const c = context(snapshot);
+    return JSON.stringify([
+      snapshot.value,
+      c.subscribers.length,
+      c.currentRun ? 1 : 0,
+      c.lockedBy ? 1 : 0,
+      Math.min(c.liveRuns.length, 2),
+      c.pendingPermissions.length > 0,
+    ]);
+  },
+
+  events(snapshot) {
+    if (snapshot.status !== 'active') return [];
+    const c = context(snapshot);
+    const events: AnyEventObject[] = [];
+    for (const subscriberId of ['A', 'B']) {
+      events.push({ type: 'client.subscribe', subscriberId, lastSeq: subscriberId === 'A' ? 0 : 3 });
+      events.push({ type: 'client.unsubscribe', subscriberId });
+    }
+    const runId = `r${++runSerial}`;
+    events.push(t('attached', { type: 'client.send', subscriberId: 'A', runId, provider: 'p', content: 'x', options: {}, userId: null, providerSessionId: null, startedAt: 1 }));
+    events.push(t('detached', { type: 'client.send', subscriberId: null, runId: `${runId}n`, provider: 'p', content: 'x', options: {}, userId: null, providerSessionId: 'native-0', startedAt: 1 }));
+    events.push({ type: 'client.abort', subscriberId: 'A' });
+    events.push({ type: 'gateway.shutdown' });
+    const pending = c.pendingPermissions[0];
+    events.push(t('A pending', { type: 'client.permission-response', subscriberId: 'A', requestId: pending?.requestId ?? 'unknown', decision: { allow: true } }));
+    events.push({ type: 'client.permission-response', subscriberId: 'B', requestId: 'unknown', decision: { allow: false } });
+    const messageRun = c.currentRun?.runId ?? c.liveRuns[0];
+    if (messageRun) {
+      events.push(t('text', { type: 'run.message', runId: messageRun, message: { kind: 'text', content: 'hi' } }));
+      events.push(t('request', { type: 'run.message', runId: messageRun, message: { kind: 'permission_request', requestId: 'q1', toolName: 'Bash', input: {} } }));
+      if (pending) events.push(t('cancel', { type: 'run.message', runId: messageRun, message: { kind: 'permission_cancelled', requestId: pending.requestId } }));
+      events.push(t('new id', { type: 'run.session-id', runId: messageRun, providerSessionId: c.providerSessionId === 'native-1' ? 'native-2' : 'native-1' }));
+      events.push(t('same id', { type: 'run.session-id', runId: messageRun, providerSessionId: c.providerSessionId ?? '' }));
+    }
+    if (c.currentRun) {
+      events.push(t('current', { type: 'run.ended', runId: c.currentRun.runId, locksSession: false }));
+      events.push(t('current locks', { type: 'run.ended', runId: c.currentRun.runId, locksSession: true }));
+    }
+    const stale = c.liveRuns.find((id) => id !== c.currentRun?.runId);
+    if (stale) events.push(t('stale', { type: 'run.ended', runId: stale, locksSession: false }));
+    // A run actor that fails (a bug) may be any live run.
+    c.liveRuns.forEach((id, index) =>
+      events.push(t(`run crash ${id === c.currentRun?.runId ? 'current' : index}`, { type: `xstate.error.actor.run:${id}`, actorId: `run:${id}`, error: new Error('run actor failed') })),
+    );
+    // A run actor ends only after it told its session run.ended: never while it is the current run.
+    c.liveRuns
+      .filter((id) => id !== c.currentRun?.runId)
+      .forEach((id, index) => events.push(t(`run done ${id === c.lockedBy ? 'locking' : index}`, { type: `xstate.done.actor.run:${id}`, actorId: `run:${id}`, output: undefined })));
+    if (snapshot.matches('idle')) events.push({ type: IDLE_TTL });
+    if (snapshot.matches('locked')) events.push({ type: LOCKED_TIMEOUT });
+    return events;
+  },
+
+  async execute(steps: PathStep[], _configuration, inspect) {
+    const clock = new SimulatedClock();
+    const emitted: ChatSessionEmitted[] = [];
+    const session = createActor(chatSessionMachine.provide({ actors: { chatRun: stubRun as never } }), { input, clock, inspect });
+    session.on('*', (event) => void emitted.push(event as ChatSessionEmitted));
+    session.start();
+    let lastSeq = input.latestSeq;
+
+    for (const step of steps) {
+      const before = session.getSnapshot() as Snapshot;
+      const beforeContext = context(before);
+      const event = liveEvent(chatSessionModel, step, before);
+      if (event.type.startsWith('xstate.done.actor.run:') || event.type.startsWith('xstate.error.actor.run:')) {
+        const child = before.children[String(event.actorId)];
+        invariant(child, `the run ${String(event.actorId)} has a live child`);
+        child.send({ type: event.type.startsWith('xstate.done') ? 'test.finish' : 'test.crash' });
+      } else if (event.type === IDLE_TTL || event.type === LOCKED_TIMEOUT) {
+        clock.increment(afterDelay(chatSessionMachine, event.type, beforeContext as never));
+      } else {
+        session.send(event as never);
+      }
+
+      const live = session.getSnapshot() as Snapshot;
+      invariant(JSON.stringify(live.value) === JSON.stringify(step.state.value), `live state ${JSON.stringify(live.value)}, model says ${JSON.stringify(step.state.value)}`);
+      const c = context(live);
+      for (const sent of emitted.splice(0)) {
+        if (sent.type === 'frame') {
+          invariant(sent.frame.seq === lastSeq + 1, `seq ${sent.frame.seq} after ${lastSeq}`);
+          lastSeq = sent.frame.seq;
+        }
+        if (sent.type === 'subscribed') invariant(sent.lastSeq === lastSeq, 'the ack reports the latest seq');
+        if (sent.type === 'reply' && sent.frame.code === 'RUN_IN_PROGRESS') invariant(!before.matches('idle'), 'RUN_IN_PROGRESS only while a run holds the session');
+      }
+      invariant(c.seq === lastSeq, 'the context seq is the last one assigned');
+      if (live.status === 'done') {
+        invariant(beforeContext.subscribers.length === 0 && beforeContext.liveRuns.length === 0, 'closed only when unwatched and without runs');
+        continue;
+      }
+      invariant(live.matches('running') === (c.currentRun !== null), 'running exactly when there is a current run');
+      invariant(live.matches('locked') === (c.lockedBy !== null), 'locked exactly when a failed abort holds the lock');
+      invariant(new Set(c.subscribers).size === c.subscribers.length, 'subscribers are unique');
+      const children = Object.keys(live.children).sort();
+      invariant(JSON.stringify(children) === JSON.stringify(c.liveRuns.map((id) => `run:${id}`).sort()), `children ${children} vs live runs ${c.liveRuns}`);
+    }
+    session.stop();
+  },
+};
