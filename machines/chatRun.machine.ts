@@ -15,7 +15,8 @@ import type { ChatMessage } from './chatMessage.js';
  * session, which is the only owner of `seq`.
  */
 
-export interface ChatRunInput {
+/** What the runtime actor is invoked with: everything the provider runtime needs for one run. */
+export interface RuntimeInvocation {
   runId: string;
   /** The app session id. */
   sessionId: string;
@@ -26,17 +27,10 @@ export interface ChatRunInput {
   userId: string | number | null;
   /** The provider-native id known when the run starts (resume), else null. */
   providerSessionId: string | null;
-  abortTimeoutMs: number;
 }
 
-export interface RuntimeInvocation {
-  runId: string;
-  sessionId: string;
-  provider: string;
-  content: string;
-  options: Record<string, unknown>;
-  userId: string | number | null;
-  providerSessionId: string | null;
+export interface ChatRunInput extends RuntimeInvocation {
+  abortTimeoutMs: number;
 }
 
 export type ChatRunEvent =
