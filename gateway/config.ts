@@ -37,6 +37,12 @@ export const DEFAULT_LIMITS = {
   subscriberDrainPollMs: 25,
   /** Frames sent to a lagging subscriber per catch-up step before its buffer is checked again. */
   catchUpBatchEvents: 256,
+  /**
+   * A /ws socket whose send buffer is over this when the gateway must answer it (acks, errors,
+   * broadcasts) has stopped reading while it keeps asking; it is cut rather than buffered without
+   * end. Far above what fan-out queues for a slow reader (the high-water mark plus one catch-up batch).
+   */
+  maxSocketBufferBytes: 64 * MiB,
   /** A session with no subscribers and no running run is dropped from memory after this (its log stays). */
   sessionIdleTtlMs: 5 * MINUTE,
   /** Sessions held in memory at once; a subscribe or send beyond it gets INTERNAL_ERROR "Too many sessions". */
@@ -107,6 +113,7 @@ export function resolveLimits(overrides: Partial<GatewayLimits> | undefined): Ga
   }
   const pairs: Array<[keyof GatewayLimits, keyof GatewayLimits]> = [
     ['subscriberLowWaterMarkBytes', 'subscriberHighWaterMarkBytes'],
+    ['subscriberHighWaterMarkBytes', 'maxSocketBufferBytes'],
     ['shellLowWaterMarkBytes', 'shellHighWaterMarkBytes'],
     ['pluginLowWaterMarkBytes', 'pluginHighWaterMarkBytes'],
   ];

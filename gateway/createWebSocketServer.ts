@@ -38,6 +38,26 @@ export const CLOSE_CODES = {
 /** setTimeout's largest delay; a later token expiry is re-armed in steps. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * The request target's path exactly as sent, query dropped. Not `new URL(...).pathname`: that
+ * resolves `..` and `%2e%2e` segments, so `/plugin-ws/a/../b` would open a tunnel to plugin `b`
+ * and `/plugin-ws/..` would be an unknown path instead of an invalid plugin name (4400).
+ */
+function requestPathname(url: string | undefined): string {
+  const target = url ?? '/';
+  // Absolute-form targets (`GET http://host/ws`) come from proxies; only they need parsing.
+  if (!target.startsWith('/')) return new URL(target, 'http://localhost').pathname;
+  const end = target.search(/[?#]/);
+  return end === -1 ? target : target.slice(0, end);
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+/** How long close() waits for clients to answer the 1001 close frame before cutting them. */
+const SHUTDOWN_CLOSE_GRACE_MS = 2000;
+
 export interface ChatRunRegistry {
   listRunningRuns(): RunningRun[];
   isProcessing(sessionId: string): boolean;
@@ -184,9 +204,11 @@ export function createWebSocketServer<TProvider extends string = string>(
   };
 
   const onUpgrade = async (request: AuthenticatedRequest, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    // A module-level listener: a closure here would capture this scope (request, headers, auth)
+    // for as long as the socket lives, ~1.3 KB per open socket.
+    socket.on('error', destroySocket);
     if (closed) return rejectUpgrade(socket, 503);
-    const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const pathname = requestPathname(request.url);
     if (!isOriginAllowed(request, allowedOrigins)) {
       logger.warn('WebSocket upgrade from a foreign origin refused', { origin: request.headers.origin, pathname });
       return rejectUpgrade(socket, 403);
@@ -243,7 +265,15 @@ export function createWebSocketServer<TProvider extends string = string>(
       for (const ws of wss.clients) {
         if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE_CODES.SERVER_SHUTTING_DOWN, 'Server shutting down');
       }
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      // ws calls back only once every socket has finished its closing handshake, which a peer that
+      // stopped reading never does (ws would wait 30 s per socket): the wait is bounded.
+      await new Promise<void>((resolve) => {
+        const grace = setTimeout(resolve, SHUTDOWN_CLOSE_GRACE_MS);
+        wss.close(() => {
+          clearTimeout(grace);
+          resolve();
+        });
+      });
       // Sockets that did not finish the closing handshake in time are cut.
       for (const ws of wss.clients) ws.terminate();
       host.shutdown();

@@ -7,22 +7,34 @@ export interface RateLimiter {
   take(): boolean;
 }
 
-export function createRateLimiter(
-  perSecond: number,
-  burst: number,
-  nowMs: () => number = () => performance.now(),
-): RateLimiter {
-  if (perSecond <= 0) return { take: () => true };
-  let tokens = burst;
-  let last = nowMs();
-  return {
-    take() {
-      const current = nowMs();
-      tokens = Math.min(burst, tokens + ((current - last) * perSecond) / 1000);
-      last = current;
-      if (tokens < 1) return false;
-      tokens -= 1;
-      return true;
-    },
-  };
+const monotonicNow = (): number => performance.now();
+
+const UNLIMITED: RateLimiter = { take: () => true };
+
+/** One object per socket with its method on the prototype: closures would cost ~250 B more per socket. */
+class TokenBucket implements RateLimiter {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly nowMs: () => number,
+  ) {
+    this.tokens = burst;
+    this.last = nowMs();
+  }
+
+  take(): boolean {
+    const current = this.nowMs();
+    this.tokens = Math.min(this.burst, this.tokens + ((current - this.last) * this.perSecond) / 1000);
+    this.last = current;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export function createRateLimiter(perSecond: number, burst: number, nowMs: () => number = monotonicNow): RateLimiter {
+  return perSecond <= 0 ? UNLIMITED : new TokenBucket(perSecond, burst, nowMs);
 }

@@ -79,8 +79,15 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
   let nextConnectionId = 1;
   let closing = false;
 
+  /** A socket that stopped reading but keeps asking would otherwise grow its send buffer without bound. */
+  const overBuffered = (ws: WebSocket) => {
+    if (ws.bufferedAmount <= limits.maxSocketBufferBytes) return false;
+    logger.warn('Cutting a /ws socket that stopped reading its answers', { bufferedBytes: ws.bufferedAmount });
+    ws.terminate();
+    return true;
+  };
   const send = (ws: WebSocket, frame: Record<string, unknown>) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+    if (ws.readyState === WebSocket.OPEN && !overBuffered(ws)) ws.send(JSON.stringify(frame));
   };
   const sendError = (ws: WebSocket, code: ProtocolErrorCode, sessionId: string | null, detail?: string) =>
     send(ws, { ...protocolError(code, sessionId, detail), timestamp: new Date(now()).toISOString() });
@@ -414,7 +421,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
 
   const broadcast = (frame: Record<string, unknown>) => {
     const json = JSON.stringify(frame);
-    for (const ws of clients) if (ws.readyState === WebSocket.OPEN) ws.send(json);
+    for (const ws of clients) if (ws.readyState === WebSocket.OPEN && !overBuffered(ws)) ws.send(json);
   };
 
   // ---- the provided machine ----
@@ -447,6 +454,8 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         userId: context.userId,
         sessions: new Map(),
         drainTimer: null,
+        // The upgrade request's socket is the one `ws` writes to.
+        transport: context.request?.socket ?? null,
         queue: Promise.resolve(),
       };
       connections.set(connection.id, connection);

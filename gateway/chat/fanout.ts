@@ -17,12 +17,26 @@ export interface SessionCursor {
   lagging: boolean;
 }
 
+/** A stream that holds writes between `cork()` and `uncork()` (a subscriber's TCP socket). */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
 export interface Subscriber {
   readonly id: string;
   readonly ws: WebSocket;
   /** Sessions this socket is attached to (subscribed, or auto-subscribed by chat.send). */
   readonly sessions: Map<string, SessionCursor>;
   drainTimer: ReturnType<typeof setTimeout> | null;
+  /**
+   * The TCP socket under `ws`, if known. Frames written to it in one event-loop turn are corked
+   * and leave in one write: a token stream hands over many deltas per turn, and one syscall per
+   * frame per subscriber was most of the fan-out's cost (bench: fanout).
+   */
+  readonly transport?: Corkable | null;
+  /** True while `transport` is corked until the end of the current turn. */
+  corked?: boolean;
 }
 
 export interface FanoutOptions {
@@ -47,6 +61,19 @@ export interface Fanout {
   /** Stops the subscriber's drain polling (socket closed). */
   release(subscriber: Subscriber): void;
 }
+
+const uncorkAtTurnEnd = (subscriber: Subscriber) => {
+  subscriber.corked = false;
+  subscriber.transport?.uncork();
+};
+
+/** Corks the subscriber's socket until the current turn's synchronous work (and its ticks) is done. */
+const corkForTurn = (subscriber: Subscriber) => {
+  if (subscriber.corked || !subscriber.transport) return;
+  subscriber.corked = true;
+  subscriber.transport.cork();
+  process.nextTick(uncorkAtTurnEnd, subscriber);
+};
 
 export function createFanout(options: FanoutOptions): Fanout {
   const { log } = options;
@@ -90,10 +117,13 @@ export function createFanout(options: FanoutOptions): Fanout {
         ws.send(options.gapNotice(sessionId));
         gapAnnounced = true;
       }
+      // One write per batch; uncorked before the buffer check so it sees what the kernel took.
+      subscriber.transport?.cork();
       for (const event of events) {
         ws.send(event.json);
         cursor.cursor = event.seq;
       }
+      subscriber.transport?.uncork();
     }
     cursor.lagging = false;
   };
@@ -114,6 +144,7 @@ export function createFanout(options: FanoutOptions): Fanout {
         scheduleDrainCheck(subscriber);
         return;
       }
+      corkForTurn(subscriber);
       ws.send(json);
       cursor.cursor = seq;
     },

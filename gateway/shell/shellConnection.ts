@@ -23,6 +23,11 @@ export interface ShellConnectionDeps {
   /** An event for the session this socket is attached to. */
   notify(connection: ShellConnection, event: ShellViewerEvent): void;
   closed(connection: ShellConnection): void;
+  /**
+   * The TCP socket under `ws`, if known: frames sent in one event-loop turn are corked and leave
+   * in one write instead of one syscall each (bench: pty).
+   */
+  transport?: { cork(): void; uncork(): void } | null;
 }
 
 export interface ShellConnection {
@@ -43,6 +48,12 @@ export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps):
   let initInFlight = false;
   let closed = false;
   let congested = false;
+  let corked = false;
+  const transport = deps.transport ?? null;
+  const uncork = () => {
+    corked = false;
+    transport?.uncork();
+  };
 
   const toSession = (event: ShellViewerEvent) => {
     if (connection.attachedTo !== null) deps.notify(connection, event);
@@ -64,6 +75,11 @@ export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps):
     },
     deliver(text) {
       if (ws.readyState !== WebSocket.OPEN) return;
+      if (!corked && transport) {
+        corked = true;
+        transport.cork();
+        process.nextTick(uncork);
+      }
       ws.send(text, onSent);
       if (!congested && ws.bufferedAmount > deps.highWaterMark) {
         congested = true;

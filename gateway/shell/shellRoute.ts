@@ -179,6 +179,8 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
         highWaterMark: limits.shellHighWaterMarkBytes,
         lowWaterMark: limits.shellLowWaterMarkBytes,
         maxPendingFrames: limits.shellMaxPendingFrames,
+        // The upgrade request's socket is the one `ws` writes to.
+        transport: context.request?.socket ?? null,
         logger,
         init,
         notify(from, event) {

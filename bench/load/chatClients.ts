@@ -1,0 +1,225 @@
+/**
+ * A pool of /ws client sockets in the load generator. Frames are never fully parsed: the seq,
+ * the producer's timestamp and the ack's lastSeq are read straight from the bytes, so the load
+ * generator stays cheap next to the server it measures (and costs the same for both servers).
+ */
+import { WebSocket } from 'ws';
+
+import { nowUs, sleep } from '../lib/clock.js';
+import { ackLastSeq, frameSentAt, frameSeq, isAck } from '../lib/frames.js';
+
+export interface ChatClient {
+  ws: WebSocket;
+  sessionId: string;
+  acked: boolean;
+  /** The session's latest seq according to the ack (-1 before the ack). */
+  ackLastSeq: number;
+  /** The next seq this client expects: one past the highest contiguous seq it has. */
+  next: number;
+  /** Event frames counted since the pool was last armed. */
+  received: number;
+  gaps: number;
+  dups: number;
+  lastReceivedUs: number;
+  /** When the client first had every event up to its ack's lastSeq (0: not yet). */
+  caughtUpUs: number;
+}
+
+const CONNECT_TIMEOUT_MS = 20_000;
+
+export class ChatClientPool {
+  readonly clients: ChatClient[] = [];
+  connectFailures = 0;
+  private target = Number.POSITIVE_INFINITY;
+  private reached = 0;
+  private latencies: Float64Array | null = null;
+  private latencyCount = 0;
+  private readonly wakers = new Set<() => void>();
+
+  constructor(private readonly url: string) {}
+
+  /** Opens `count` sockets, at most `concurrency` handshakes at a time; each subscribes once open. */
+  async open(
+    targets: Array<{ sessionId: string; lastSeq: number }>,
+    concurrency: number,
+    subscribeNow = true,
+  ): Promise<ChatClient[]> {
+    const opened: ChatClient[] = [];
+    let index = 0;
+    const worker = async () => {
+      while (index < targets.length) {
+        const target = targets[index++];
+        const client = await this.connect(target.sessionId, target.lastSeq, subscribeNow);
+        if (client) opened.push(client);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, targets.length) }, worker));
+    return opened;
+  }
+
+  /** Sends the client's subscribe, resuming after the last seq it holds. */
+  subscribe(client: ChatClient): void {
+    client.ws.send(JSON.stringify({ type: 'chat.subscribe', sessions: [{ sessionId: client.sessionId, lastSeq: client.next - 1 }] }));
+  }
+
+  private connect(sessionId: string, lastSeq: number, subscribeNow: boolean): Promise<ChatClient | null> {
+    const ws = new WebSocket(`${this.url}`, { perMessageDeflate: false, skipUTF8Validation: true });
+    const client: ChatClient = {
+      ws,
+      sessionId,
+      acked: false,
+      ackLastSeq: -1,
+      next: lastSeq + 1,
+      received: 0,
+      gaps: 0,
+      dups: 0,
+      lastReceivedUs: 0,
+      caughtUpUs: 0,
+    };
+    ws.on('message', (data: Buffer) => this.onMessage(client, data));
+    ws.on('error', () => {});
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.connectFailures++;
+        ws.terminate();
+        resolve(null);
+      }, CONNECT_TIMEOUT_MS);
+      ws.once('open', () => {
+        clearTimeout(timer);
+        this.clients.push(client);
+        if (subscribeNow) this.subscribe(client);
+        resolve(client);
+      });
+      ws.once('close', () => {
+        clearTimeout(timer);
+        if (!client.acked && ws.readyState !== WebSocket.OPEN) {
+          this.connectFailures++;
+          resolve(null);
+        }
+      });
+    });
+  }
+
+  private onMessage(client: ChatClient, data: Buffer): void {
+    const now = nowUs();
+    if (!client.acked && isAck(data)) {
+      client.acked = true;
+      client.ackLastSeq = ackLastSeq(data);
+      this.checkCaughtUp(client, now);
+      this.wake();
+      return;
+    }
+    const seq = frameSeq(data);
+    if (seq < 0) return;
+    if (seq === client.next) client.next++;
+    else if (seq < client.next) client.dups++;
+    else {
+      client.gaps += seq - client.next;
+      client.next = seq + 1;
+    }
+    client.received++;
+    client.lastReceivedUs = now;
+    const latencies = this.latencies;
+    if (latencies && this.latencyCount < latencies.length) latencies[this.latencyCount++] = (now - frameSentAt(data)) / 1000;
+    if (client.received === this.target) {
+      this.reached++;
+      if (this.reached === this.clients.length) this.wake();
+    }
+    if (client.caughtUpUs === 0) this.checkCaughtUp(client, now);
+  }
+
+  private checkCaughtUp(client: ChatClient, now: number): void {
+    if (client.caughtUpUs === 0 && client.acked && client.next > client.ackLastSeq) {
+      client.caughtUpUs = now;
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    for (const waker of [...this.wakers]) waker();
+  }
+
+  /** Resolves once `condition` holds (re-checked on acks, targets and a 50 ms poll); rejects after `timeoutMs`. */
+  waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!condition()) return;
+        cleanup();
+        resolve();
+      };
+      const poll = setInterval(check, 50);
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        this.wakers.delete(check);
+      };
+      this.wakers.add(check);
+      check();
+    });
+  }
+
+  allAcked = () => this.clients.every((client) => client.acked);
+
+  /** Counts from zero again; `perClient` frames per client complete the count. */
+  arm(perClient: number, latencySamples = 0): void {
+    this.target = perClient;
+    this.reached = 0;
+    for (const client of this.clients) client.received = 0;
+    this.latencies = latencySamples > 0 ? new Float64Array(latencySamples) : null;
+    this.latencyCount = 0;
+  }
+
+  allReachedTarget = () => this.reached >= this.clients.length;
+
+  takeLatencies(): { samples: Float64Array; count: number } {
+    const samples = this.latencies ?? new Float64Array(0);
+    const count = this.latencyCount;
+    this.latencies = null;
+    return { samples, count };
+  }
+
+  totals() {
+    let gaps = 0;
+    let dups = 0;
+    let received = 0;
+    let lastReceivedUs = 0;
+    for (const client of this.clients) {
+      gaps += client.gaps;
+      dups += client.dups;
+      received += client.received;
+      if (client.lastReceivedUs > lastReceivedUs) lastReceivedUs = client.lastReceivedUs;
+    }
+    return { gaps, dups, received, lastReceivedUs, clients: this.clients.length, connectFailures: this.connectFailures };
+  }
+
+  /** Drops every socket at once, as a network blip would; returns each client's resume point. */
+  dropAll(): Array<{ sessionId: string; lastSeq: number; gaps: number; dups: number }> {
+    const resume = this.clients.map((client) => ({
+      sessionId: client.sessionId,
+      lastSeq: client.next - 1,
+      gaps: client.gaps,
+      dups: client.dups,
+    }));
+    for (const client of this.clients) client.ws.terminate();
+    this.clients.length = 0;
+    return resume;
+  }
+
+  async closeAll(timeoutMs = 10_000): Promise<void> {
+    const closing = this.clients.map(
+      (client) =>
+        new Promise<void>((resolve) => {
+          if (client.ws.readyState === WebSocket.CLOSED) return resolve();
+          client.ws.once('close', () => resolve());
+          client.ws.close();
+        }),
+    );
+    await Promise.race([Promise.all(closing), sleep(timeoutMs)]);
+    for (const client of this.clients) client.ws.terminate();
+    this.clients.length = 0;
+  }
+}
