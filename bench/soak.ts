@@ -140,18 +140,19 @@ function firstSeqAfterAck(ack: Record<string, unknown>, lastSeq: number): number
   return lastSeq > 0 && lastSeq < latest ? lastSeq + 1 : latest + 1;
 }
 
+/** Sockets this driver closed on purpose: their close events are not errors. */
+const closedOnPurpose = new WeakSet<WebSocket>();
+
 class Viewer {
   ws: WebSocket | null = null;
   lastSeen = 0;
   private expected: number | null = null;
-  private intended = false;
 
   constructor(readonly base: string, readonly sessionId: string) {}
 
   async join(resume: boolean): Promise<void> {
     const ws = await open(`${this.base}/ws?token=${TOKEN}`);
     this.ws = ws;
-    this.intended = false;
     this.expected = null;
     const lastSeq = resume ? this.lastSeen : 0;
     if (!resume) this.lastSeen = 0;
@@ -180,10 +181,10 @@ class Viewer {
       this.lastSeen = frame.seq;
     });
     ws.on('close', (code) => {
-      if (!this.intended && !shuttingDown) error(`viewer socket closed unexpectedly (${code})`);
+      if (!closedOnPurpose.has(ws) && !shuttingDown) error(`viewer socket closed unexpectedly (${code})`);
     });
     ws.on('error', (e) => {
-      if (!this.intended && !shuttingDown) error(`viewer socket error ${e.message}`);
+      if (!closedOnPurpose.has(ws) && !shuttingDown) error(`viewer socket error ${e.message}`);
     });
     ws.send(JSON.stringify({ type: 'chat.subscribe', sessions: [{ sessionId: this.sessionId, lastSeq }] }));
     counters.joins++;
@@ -191,7 +192,7 @@ class Viewer {
 
   drop(): void {
     if (!this.ws) return;
-    this.intended = true;
+    closedOnPurpose.add(this.ws);
     // Half the drops are abrupt (no closing handshake), half polite.
     if (Math.random() < 0.5) this.ws.terminate();
     else this.ws.close();
@@ -237,13 +238,11 @@ class Driver {
 
 class PtyViewer {
   ws: WebSocket | null = null;
-  private intended = false;
   constructor(readonly base: string, readonly index: number, readonly dir: string) {}
 
   async attach(): Promise<void> {
     const ws = await open(`${this.base}/shell?token=${TOKEN}`);
     this.ws = ws;
-    this.intended = false;
     ws.on('message', (data) => {
       counters.shellFrames++;
       counters.shellBytes += (data as Buffer).length;
@@ -251,7 +250,7 @@ class PtyViewer {
       if (frame.type === 'error') error(`shell error: ${String(frame.message)}`);
     });
     ws.on('close', (code) => {
-      if (!this.intended && !shuttingDown) error(`shell socket closed unexpectedly (${code})`);
+      if (!closedOnPurpose.has(ws) && !shuttingDown) error(`shell socket closed unexpectedly (${code})`);
     });
     ws.send(
       JSON.stringify({
@@ -270,7 +269,7 @@ class PtyViewer {
 
   detach(): void {
     if (!this.ws) return;
-    this.intended = true;
+    closedOnPurpose.add(this.ws);
     this.ws.close();
     this.ws = null;
   }
@@ -343,7 +342,8 @@ async function soak(): Promise<number> {
   let lastCpu = { at: Date.now(), gateway: cpuSeconds(ready.pid), driver: cpuSeconds(process.pid) };
   const sample = (sockets: number) => {
     const now = { at: Date.now(), gateway: cpuSeconds(ready.pid), driver: cpuSeconds(process.pid) };
-    const wallSeconds = Math.max(0.001, (now.at - lastCpu.at) / 1000);
+    // The first sample has no interval to measure over.
+    const wallSeconds = (now.at - lastCpu.at) / 1000;
     samples.push({
       t: Math.round((now.at - started) / 1000),
       rss: rssMiB(ready.pid),
@@ -351,8 +351,8 @@ async function soak(): Promise<number> {
       sockets,
       frames: counters.wsFrames + counters.shellFrames,
       runs: counters.runsCompleted,
-      cpu: (100 * (now.gateway - lastCpu.gateway)) / wallSeconds,
-      driverCpu: (100 * (now.driver - lastCpu.driver)) / wallSeconds,
+      cpu: wallSeconds < 0.5 ? 0 : (100 * (now.gateway - lastCpu.gateway)) / wallSeconds,
+      driverCpu: wallSeconds < 0.5 ? 0 : (100 * (now.driver - lastCpu.driver)) / wallSeconds,
     });
     lastCpu = now;
   };
