@@ -11,15 +11,25 @@ export interface CliChild {
   exited: Promise<number | null>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', ...args], {
+export interface StartCliOptions {
+  /** A command in front of node (`setpriv …` to run as another user). */
+  prefix?: string[];
+  /** How long the CLI may take to print its URL and token. */
+  startTimeoutMs?: number;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: StartCliOptions = {}): Promise<CliChild> {
+  const prefix = options.prefix ?? [];
+  const nodeArgs = ['--import', 'tsx', 'gateway/cli.ts', ...args];
+  const [command, ...commandArgs] = prefix.length > 0 ? [...prefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
+  const child = spawn(command, commandArgs, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`CLI did not start:\n${output}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`CLI did not start:\n${output}`)), options.startTimeoutMs ?? 20_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const url = output.match(/listening on (http:\/\/[^\s]+)/);

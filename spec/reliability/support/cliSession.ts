@@ -2,11 +2,10 @@
  * Helpers around the real CLI child process (spec/support/cliProcess.ts): REST session creation,
  * reading its SQLite file after it is gone, and waiting for its exit with a bound.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
 import { openDatabase } from '../../../persistence/database.js';
-import type { CliChild } from '../../support/cliProcess.js';
+import { startCli, type CliChild } from '../../support/cliProcess.js';
 
 export const DATABASE_FILE = 'agent-gateway.sqlite';
 
@@ -59,35 +58,9 @@ export async function exitWithin(cli: CliChild, since: number, boundMs: number):
   return { code, ms: Date.now() - since };
 }
 
-/**
- * Like spec/support/cliProcess.ts's startCli, with an optional command in front (`setpriv …` to run
- * as another user) and a longer start bound for loaded machines.
- */
+/** The real CLI, with an optional command in front and a longer start bound for loaded machines. */
 export function startCliWith(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {}): Promise<CliChild> {
-  const prefix = options.prefix ?? [];
-  const command = prefix.length > 0 ? prefix[0] : process.execPath;
-  const commandArgs = [...prefix.slice(1), ...(prefix.length > 0 ? [process.execPath] : []), '--import', 'tsx', 'gateway/cli.ts', ...args];
-  const child = spawn(command, commandArgs, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`CLI did not start:\n${output}`)), 40_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = output.match(/listening on (http:\/\/[^\s]+)/);
-      const token = output.match(/token:\s+(\S+)/);
-      if (url && token) {
-        clearTimeout(timer);
-        resolve({ child, url: url[1], port: Number(new URL(url[1]).port), token: token[1], output: () => output, exited });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`CLI exited with ${code} before starting:\n${output}`));
-    });
-  });
+  return startCli(args, options.env ?? {}, { prefix: options.prefix, startTimeoutMs: 40_000 });
 }
 
 /** GET /healthz as JSON. */
