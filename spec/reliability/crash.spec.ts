@@ -190,6 +190,7 @@ test('read-only database file: live streaming goes on, /healthz degraded, one lo
   const args = ['--port', '0', '--data-dir', dataDir, '--demo-pace-ms', '0'];
   const env = { GATEWAY_TOKEN: FIXED_TOKEN };
   let cli: CliChild | null = null;
+  let immutable: string | null = null;
   try {
     // The database and the session exist (as a first run would leave them), closed cleanly.
     mkdirSync(dataDir, { recursive: true });
@@ -200,8 +201,18 @@ test('read-only database file: live streaming goes on, /healthz degraded, one lo
     chmodSync(join(dataDir, DATABASE_FILE), 0o444);
     chmodSync(base, 0o755);
     chmodSync(dataDir, 0o777);
-    // Root ignores mode bits: run the gateway as an unprivileged user then.
-    const prefix = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    // Root ignores mode bits. The immutable attribute binds root too (SQLite then opens the file
+    // read-only, as for a 0444 file); where the file system has no such attribute, the gateway
+    // runs as an unprivileged user instead (the checkout must then be readable by that user).
+    let prefix: string[] = [];
+    if (process.getuid?.() === 0) {
+      try {
+        execFileSync('chattr', ['+i', join(dataDir, DATABASE_FILE)], { stdio: 'pipe' });
+        immutable = join(dataDir, DATABASE_FILE);
+      } catch {
+        prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+      }
+    }
     cli = await startCliWith(args, { env, prefix });
     const client = await streamRun(cli, sessionId);
     await streamRun(cli, sessionId, client);
@@ -217,6 +228,7 @@ test('read-only database file: live streaming goes on, /healthz degraded, one lo
     assert.is((await exitWithin(cli, Date.now(), 10_000)).code, 0);
   } finally {
     cli?.child.kill('SIGKILL');
+    if (immutable) execFileSync('chattr', ['-i', immutable], { stdio: 'pipe' });
     rmSync(base, { recursive: true, force: true });
   }
 });
