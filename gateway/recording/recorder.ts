@@ -234,6 +234,7 @@ export function createSessionRecorder(options: SessionRecorderOptions = {}): Ses
   const recorder: SessionRecorder = {
     wrapRuntime(runtime) {
       const runs: Array<{ name: string; sessionId: unknown; settled: boolean }> = [];
+      const approvals: JsonValue[] = [];
       return {
         hasRuntime(provider) {
           const has = runtime.hasRuntime(provider);
@@ -291,7 +292,14 @@ export function createSessionRecorder(options: SessionRecorderOptions = {}): Ses
             throw error;
           }
         },
-        resolveToolApproval: (requestId, decision) => runtime.resolveToolApproval(requestId, decision),
+        resolveToolApproval: (requestId, decision) => {
+          // Replay waits for the answer to reach the runtime before the runtime goes on, as the
+          // live runtime did: otherwise a scripted runtime could finish the run first and the
+          // answer would find no pending request.
+          approvals.push(literal(toJson({ requestId, decision })));
+          push({ expectRuntime: { approvals: [...approvals] } });
+          runtime.resolveToolApproval(requestId, decision);
+        },
         getPendingApprovalsForSession: (sessionId) => runtime.getPendingApprovalsForSession(sessionId),
       };
     },
