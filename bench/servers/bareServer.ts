@@ -24,7 +24,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 
 import { serve } from '../lib/ipc.js';
 import type { DeltaMessage } from '../lib/frames.js';
-import { cpuSample, createLoopWatcher, createRssWatcher, heapSnapshot, settledMemory } from './processStats.js';
+import { createStatsApi } from './processStats.js';
 import { createProducer } from './producer.js';
 import type { RelayServerApi } from './relayApi.js';
 
@@ -177,8 +177,6 @@ await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1',
 const { port } = server.address() as AddressInfo;
 
 const producer = createProducer(publish);
-const rss = createRssWatcher();
-const loop = createLoopWatcher();
 
 const api: RelayServerApi = {
   info: () => ({ port, pid: process.pid, workDir }),
@@ -198,19 +196,7 @@ const api: RelayServerApi = {
     for (const id of sessionIds) sessions.delete(id);
     return null;
   },
-  memory: () => settledMemory(),
-  cpu: () => cpuSample(),
-  heapSnapshot: ({ path }) => heapSnapshot(path),
-  watchRss({ intervalMs }) {
-    rss.start(intervalMs);
-    return null;
-  },
-  stopWatchRss: () => rss.stop(),
-  watchLoop() {
-    loop.start();
-    return null;
-  },
-  stopWatchLoop: () => loop.stop(),
+  ...createStatsApi(),
 };
 
 serve(api, async () => {

@@ -20,7 +20,7 @@ import { openDatabase } from '../../persistence/database.js';
 import { createSqliteSessionStore } from '../../persistence/sessionStore.js';
 import { waitUntil } from '../lib/clock.js';
 import { serve } from '../lib/ipc.js';
-import { cpuSample, createLoopWatcher, createRssWatcher, heapSnapshot, settledMemory } from './processStats.js';
+import { createStatsApi } from './processStats.js';
 import { createProducer } from './producer.js';
 import { BENCH_TOKEN, type RelayServerApi } from './relayApi.js';
 
@@ -70,8 +70,6 @@ const producer = createProducer((sessionId, message) => {
   if (!run) throw new Error(`no running run for session ${sessionId}`);
   run.writer.send(message);
 });
-const rss = createRssWatcher();
-const loop = createLoopWatcher();
 
 /** Starts one run per session with `chat.send` from a throwaway socket, as a client would. */
 async function startRuns(sessionIds: string[]): Promise<void> {
@@ -123,19 +121,7 @@ const api: RelayServerApi = {
     }
     return null;
   },
-  memory: () => settledMemory(),
-  cpu: () => cpuSample(),
-  heapSnapshot: ({ path }) => heapSnapshot(path),
-  watchRss({ intervalMs }) {
-    rss.start(intervalMs);
-    return null;
-  },
-  stopWatchRss: () => rss.stop(),
-  watchLoop() {
-    loop.start();
-    return null;
-  },
-  stopWatchLoop: () => loop.stop(),
+  ...createStatsApi(),
 };
 
 serve(api, async () => {

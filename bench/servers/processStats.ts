@@ -5,7 +5,7 @@ import { sleep } from '../lib/clock.js';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 import { nowUs } from '../lib/clock.js';
-import type { CpuSample, LoopDelay, MemorySample, RssWatch } from './relayApi.js';
+import type { CpuSample, LoopDelay, MemorySample, RelayServerApi, RssWatch } from './relayApi.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -73,5 +73,29 @@ export function createLoopWatcher() {
       histogram = null;
       return result;
     },
+  };
+}
+
+/** The measuring half of a bench server's API: the same for the gateway and the bare relay. */
+export function createStatsApi(): Pick<
+  RelayServerApi,
+  'memory' | 'cpu' | 'heapSnapshot' | 'watchRss' | 'stopWatchRss' | 'watchLoop' | 'stopWatchLoop'
+> {
+  const rss = createRssWatcher();
+  const loop = createLoopWatcher();
+  return {
+    memory: () => settledMemory(),
+    cpu: () => cpuSample(),
+    heapSnapshot: ({ path }) => heapSnapshot(path),
+    watchRss({ intervalMs }) {
+      rss.start(intervalMs);
+      return null;
+    },
+    stopWatchRss: () => rss.stop(),
+    watchLoop() {
+      loop.start();
+      return null;
+    },
+    stopWatchLoop: () => loop.stop(),
   };
 }
