@@ -51,6 +51,27 @@ test('autoOpen: true when the same chunk asks for the browser', () => {
   ]);
 });
 
+test('autoOpen: true when the request came in an earlier chunk than its URL', () => {
+  const detector = createAuthUrlDetector(WINDOW);
+  assert.equal(detector.feed("Browser didn't open? Use the url below to sign in:\r\n\r\n"), []);
+  assert.equal(detector.feed('https://claude.ai/oauth?c=1\r\n'), [{ url: 'https://claude.ai/oauth?c=1', autoOpen: true }]);
+  assert.equal(detector.feed('https://example.com/help\r\n'), [{ url: 'https://example.com/help', autoOpen: false }], 'only the first URL after it');
+});
+
+test('a request split from its URL, and the URL split by a chunk boundary, still auto-opens the whole URL', () => {
+  const detector = createAuthUrlDetector(WINDOW);
+  detector.feed("Browser didn't open? Use the url below to sign in:\r\n\r\n");
+  detector.feed('https://claude.ai/oa');
+  assert.equal(detector.feed('uth?c=1\r\n'), [{ url: 'https://claude.ai/oauth?c=1', autoOpen: true }]);
+});
+
+test('a URL printed long after an unanswered request is not auto-opened', () => {
+  const detector = createAuthUrlDetector(WINDOW);
+  detector.feed('Continue in your browser\r\n');
+  detector.feed('log line\r\n'.repeat(100));
+  assert.equal(detector.feed('https://example.com/later\r\n'), [{ url: 'https://example.com/later', autoOpen: false }]);
+});
+
 test('autoOpen: true is still sent when the request comes after the URL was announced', () => {
   const detector = createAuthUrlDetector(WINDOW);
   assert.equal(detector.feed('https://example.com/device\r\n'), [{ url: 'https://example.com/device', autoOpen: false }]);

@@ -19,7 +19,13 @@ const URL_CONTINUATION = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
 const TRAILING_PUNCTUATION = /[)\]}>.,;:!?]+$/;
 const OPEN_URL_DIRECTIVE = /OPEN_URL:\s*(https?:\/\/[^\s\x1b\x07]+)/g;
 const AUTO_OPEN_PHRASES = /browser didn't open|open this url|continue in your browser|press enter to open|open_url:/i;
+const AUTO_OPEN_PHRASES_ALL = new RegExp(AUTO_OPEN_PHRASES.source, 'gi');
 const URL_SCHEME = /https?:\/\//i;
+/**
+ * How far after an auto-open phrase its URL may start, when the two arrive in different chunks
+ * ("Browser didn't open? Use the url below" and the URL itself are often separate PTY reads).
+ */
+const PHRASE_REACH_CHARS = 512;
 /** Characters of earlier output re-examined with each chunk, so a phrase or `https://` split by a chunk boundary still counts. */
 const CHUNK_OVERLAP_CHARS = 32;
 
@@ -46,6 +52,13 @@ export function normalizeUrl(candidate: string): string | null {
 
 export function asksToOpenBrowser(text: string): boolean {
   return AUTO_OPEN_PHRASES.test(text);
+}
+
+/** Where the last auto-open phrase in `text` ends, or -1. */
+export function lastPhraseEnd(text: string): number {
+  let end = -1;
+  for (const match of text.matchAll(AUTO_OPEN_PHRASES_ALL)) end = (match.index ?? 0) + match[0].length;
+  return end;
 }
 
 interface Extraction {
@@ -151,12 +164,14 @@ export function createAuthUrlDetector(windowChars: number): AuthUrlDetector {
       // Skip the scan unless this chunk could add, finish or auto-open a URL.
       if (!openAtEnd && !wantsBrowser && !URL_SCHEME.test(clean) && !URL_SCHEME.test(boundary)) return [];
 
-      const extraction = extractUrls(windowText());
+      const text = windowText();
+      const extraction = extractUrls(text);
       openAtEnd = extraction.openAtEnd;
       const found = completeUrls(extraction.candidates);
       // The browser is asked for the URL printed last: "press enter to open" follows its URL,
       // "browser didn't open? use the url below" precedes it in the same chunk.
-      const best = wantsBrowser && found.length > 0 ? found.reduce((a, b) => (b.at > a.at ? b : a)).url : null;
+      let best = wantsBrowser && found.length > 0 ? found.reduce((a, b) => (b.at > a.at ? b : a)).url : null;
+      if (best === null) best = urlAskedForEarlier(text, found, announced);
 
       const notices: AuthUrlNotice[] = [];
       const next = new Map<string, boolean>();
@@ -176,4 +191,23 @@ export function createAuthUrlDetector(windowChars: number): AuthUrlDetector {
       return notices;
     },
   };
+}
+
+/**
+ * The phrase came in an earlier chunk than its URL: the first URL starting soon after the last
+ * phrase is the one asked for, unless it has been announced already (then the request was
+ * answered, or it belonged to an older URL).
+ */
+function urlAskedForEarlier(
+  text: string,
+  found: Array<{ url: string; at: number }>,
+  announced: ReadonlyMap<string, boolean>,
+): string | null {
+  const phraseEnd = lastPhraseEnd(text);
+  if (phraseEnd < 0) return null;
+  let first: { url: string; at: number } | null = null;
+  for (const entry of found) {
+    if (entry.at >= phraseEnd && entry.at - phraseEnd <= PHRASE_REACH_CHARS && (first === null || entry.at < first.at)) first = entry;
+  }
+  return first !== null && !announced.has(first.url) ? first.url : null;
 }
