@@ -33,7 +33,10 @@ test('a URL wrapped onto the next line, printed in two writes, is announced whol
   const whole = await client.waitForFrame('auth_url', (f) => f.url === 'https://example.com/authorize?code=abc');
   assert.is(whole.autoOpen, false);
   const announced = client.frames.indexOf(whole);
-  const completing = client.frames.findIndex((f) => f.type === 'output' && f.data.includes('code=abc'));
+  // The frame that completed the URL: the first after which the output so far contains its end
+  // (one write may still reach us in two reads).
+  let seen = '';
+  const completing = client.frames.findIndex((f) => f.type === 'output' && (seen += f.data).includes('code=abc'));
   assert.ok(announced < completing, 'auth_url precedes the output frame that completed it');
   await client.close();
 });
