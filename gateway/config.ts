@@ -38,9 +38,10 @@ export const DEFAULT_LIMITS = {
   /** Frames sent to a lagging subscriber per catch-up step before its buffer is checked again. */
   catchUpBatchEvents: 256,
   /**
-   * A /ws socket whose send buffer is over this when the gateway must answer it (acks, errors,
-   * broadcasts) has stopped reading while it keeps asking; it is cut rather than buffered without
-   * end. Far above what fan-out queues for a slow reader (the high-water mark plus one catch-up batch).
+   * A /ws or /shell socket whose send buffer is over this when the gateway must answer it (acks,
+   * errors, broadcasts, restore frames) has stopped reading while it keeps asking; it is cut rather
+   * than buffered without end. Far above what fan-out queues for a slow reader (the high-water
+   * mark plus one catch-up batch) or a paused PTY leaves behind (its high-water mark plus one chunk).
    */
   maxSocketBufferBytes: 64 * MiB,
   /** A session with no subscribers and no running run is dropped from memory after this (its log stays). */
@@ -115,6 +116,7 @@ export function resolveLimits(overrides: Partial<GatewayLimits> | undefined): Ga
     ['subscriberLowWaterMarkBytes', 'subscriberHighWaterMarkBytes'],
     ['subscriberHighWaterMarkBytes', 'maxSocketBufferBytes'],
     ['shellLowWaterMarkBytes', 'shellHighWaterMarkBytes'],
+    ['shellHighWaterMarkBytes', 'maxSocketBufferBytes'],
     ['pluginLowWaterMarkBytes', 'pluginHighWaterMarkBytes'],
   ];
   for (const [low, high] of pairs) {

@@ -3,7 +3,8 @@
  * been answered, so input typed right after it is not lost), frames out with a watch on the
  * socket's send buffer. Crossing the high-water mark reports the viewer congested; the send
  * callback that finds the buffer under the low-water mark reports it drained. The session
- * pauses and resumes the PTY on those reports; nothing is ever dropped here.
+ * pauses and resumes the PTY on those reports; nothing is ever dropped here. A socket that never
+ * reads but keeps asking is cut at `maxBufferedBytes`.
  */
 import { WebSocket, type RawData } from 'ws';
 
@@ -16,6 +17,12 @@ export interface ShellConnectionDeps {
   ownerId: string;
   highWaterMark: number;
   lowWaterMark: number;
+  /**
+   * A socket whose send buffer is over this when a frame must go out has stopped reading while
+   * it keeps asking (every `init` answers with a restore frame, which pausing the PTY does not
+   * stop); it is cut rather than buffered without end.
+   */
+  maxBufferedBytes: number;
   maxPendingFrames: number;
   logger: Logger;
   /** Handles an `init`; frames that arrive meanwhile wait. */
@@ -75,6 +82,11 @@ export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps):
     },
     deliver(text) {
       if (ws.readyState !== WebSocket.OPEN) return;
+      if (ws.bufferedAmount > deps.maxBufferedBytes) {
+        deps.logger.warn('Cutting a /shell socket that stopped reading its output', { bufferedBytes: ws.bufferedAmount });
+        ws.terminate();
+        return;
+      }
       if (!corked && transport) {
         corked = true;
         transport.cork();

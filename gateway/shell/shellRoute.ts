@@ -178,6 +178,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
         ownerId: context.userId === null ? 'anonymous' : String(context.userId),
         highWaterMark: limits.shellHighWaterMarkBytes,
         lowWaterMark: limits.shellLowWaterMarkBytes,
+        maxBufferedBytes: limits.maxSocketBufferBytes,
         maxPendingFrames: limits.shellMaxPendingFrames,
         // The upgrade request's socket is the one `ws` writes to.
         transport: context.request?.socket ?? null,

@@ -1,0 +1,56 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+import { eventually, startShellHarness, type ShellHarness } from './support/shellHarness.js';
+
+/** Small enough to reach in a test, well above one restore frame and the shell high-water mark. */
+const MAX_SOCKET_BUFFER = 4 * 1024 * 1024;
+
+const test = suite<{ harness: ShellHarness; dir: string }>('shell socket buffer cap', { harness: null!, dir: '' });
+
+test.before(async (context) => {
+  context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
+  context.harness = await startShellHarness({ limits: { maxSocketBufferBytes: MAX_SOCKET_BUFFER } });
+});
+
+test.after(async ({ harness, dir }) => {
+  await harness.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a socket that stops reading while it keeps sending init (a restore frame each) is cut; the PTY and others are fine', async ({ harness, dir }) => {
+  // A screen of wide lines makes each restore frame a few hundred KB; pausing the PTY cannot stop those.
+  const init = { projectPath: dir, initialCommand: `seq -f '%g ${'y'.repeat(900)}' 1 600; echo filled; read -r x`, cols: 1000, rows: 50 };
+  const asker = await harness.connect({ mirror: false });
+  asker.init(init);
+  await asker.waitForOutput('filled');
+  const pid = harness.route.listActors().find((s) => s.state === 'running')?.pid;
+  assert.ok(pid, 'a running PTY');
+
+  asker.ws.pause();
+  const closed = new Promise<void>((resolve) => asker.ws.once('close', () => resolve()));
+  // Bounded: 200 restores of ~500 KB would be ~100 MB buffered without the cap.
+  for (let i = 0; i < 200 && asker.ws.readyState === asker.ws.OPEN; i++) {
+    asker.init(init);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await Promise.race([
+    closed,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('the stalled socket was never cut')), 20_000)),
+  ]);
+
+  // The PTY lives on (detached) and a reading client gets it back.
+  await eventually(() => harness.route.listActors().find((s) => s.pid === pid)?.state === 'detached', 'the PTY to be detached');
+  const viewer = await harness.connect({ mirror: false });
+  viewer.init(init);
+  await viewer.waitForOutput('[Reconnected to existing session]');
+  await viewer.waitForOutput('filled');
+  viewer.input('done\r');
+  await viewer.close();
+});
+
+test.run();
