@@ -49,6 +49,7 @@ export interface SqliteEventLogOptions {
 export interface SqliteEventLog extends ChatEventLog {
   health(): Required<EventLogHealth>;
   release(sessionId: string): boolean;
+  whenWritten(callback: () => void): void;
 }
 
 /**
@@ -162,6 +163,11 @@ class SqliteChatEventLog implements SqliteEventLog {
   /** Sessions with something to write, each once. */
   private readonly touched: SessionLog[] = [];
   private readonly queuedRunWrites: Array<() => void> = [];
+  /**
+   * `whenWritten` callbacks, run after the next write attempt. One per socket corked in a turn,
+   * so bounded by the number of subscribers, and emptied every flush.
+   */
+  private writtenWaiters: Array<() => void> = [];
 
   private flushScheduled = false;
   private flushing = false;
@@ -322,6 +328,12 @@ class SqliteChatEventLog implements SqliteEventLog {
 
   // ---- writing ----
 
+  whenWritten(callback: () => void): void {
+    const waiting = this.pendingEvents.length - this.pendingStart > 0;
+    if (!waiting || this.degraded || this.closed) callback();
+    else this.writtenWaiters.push(callback);
+  }
+
   flush(): void {
     if (this.closed || this.flushing) return;
     // While degraded an empty transaction still probes whether the database works again.
@@ -341,6 +353,21 @@ class SqliteChatEventLog implements SqliteEventLog {
     else {
       for (const log of this.touched) log.resetBatch();
       this.recordFailure(failure);
+    }
+    // After a failure too: the log is degraded, and held frames go out without durability.
+    this.releaseWaiters();
+  }
+
+  private releaseWaiters(): void {
+    if (this.writtenWaiters.length === 0) return;
+    const waiters = this.writtenWaiters;
+    this.writtenWaiters = [];
+    for (const waiter of waiters) {
+      try {
+        waiter();
+      } catch (error) {
+        this.logger?.error('A whenWritten callback threw', { error: error instanceof Error ? error.message : String(error) });
+      }
     }
   }
 
@@ -438,6 +465,7 @@ class SqliteChatEventLog implements SqliteEventLog {
     const pending = this.pendingEvents.length - this.pendingStart;
     if (pending > this.maxPending) this.dropOldestPending(pending - this.maxPending);
     this.armRetry();
+    this.releaseWaiters();
   }
 
   private armRetry(): void {
@@ -606,6 +634,7 @@ class SqliteChatEventLog implements SqliteEventLog {
       });
     }
     this.closed = true;
+    this.releaseWaiters();
     if (this.retryTimer) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;

@@ -87,6 +87,12 @@ export interface ChatEventLog {
   unfinishedRuns(): RunRecord[];
   /** Writes every buffered event now. */
   flush(): void;
+  /**
+   * Optional: calls back once every event appended so far is written (at once when none is
+   * waiting, or while the database is failing: live streaming must not stall on it). The gateway
+   * holds a socket's frames until then, so a crash can only lose events no client has seen.
+   */
+  whenWritten?(callback: () => void): void;
   health(): EventLogHealth;
   /**
    * Optional: forgets a session's in-memory tail (its events stay in the database) when the

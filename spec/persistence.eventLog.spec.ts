@@ -89,6 +89,33 @@ test('a full batch is written synchronously', () => {
   assert.equal(storedSeqs('s'), range(1, 4));
 });
 
+test('whenWritten: at once with nothing unwritten; otherwise after the write that covers every event so far', () => {
+  const { log, scheduler, storedSeqs } = openLog();
+  const calls: number[][] = [];
+  log.whenWritten(() => calls.push(storedSeqs('s1')));
+  assert.equal(calls, [[]], 'nothing waiting: called back at once');
+  log.append(event('s1', 1));
+  log.whenWritten(() => calls.push(storedSeqs('s1')));
+  log.append(event('s1', 2));
+  log.whenWritten(() => calls.push(storedSeqs('s1')));
+  assert.is(calls.length, 1, 'waiting for the write');
+  scheduler.runScheduled();
+  assert.equal(calls, [[], [1, 2], [1, 2]]);
+});
+
+test('whenWritten: a full batch written synchronously releases its waiters; close releases the rest', () => {
+  const { log } = openLog({ batchMaxEvents: 2 });
+  let released = 0;
+  log.append(event('s1', 1));
+  log.whenWritten(() => released++);
+  log.append(event('s1', 2));
+  assert.is(released, 1, 'the synchronous write of the full batch');
+  log.append(event('s1', 3));
+  log.whenWritten(() => released++);
+  log.close();
+  assert.is(released, 2);
+});
+
 test('read includes unflushed events, and stored ones come back identical', () => {
   const { log, storedSeqs } = openLog({ tailEvents: 0 });
   log.append(event('s', 1, '{"a":"é"}'));

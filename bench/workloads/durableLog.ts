@@ -65,7 +65,7 @@ export const durableLog: Workload = {
         { target: 'bytes on disk per event', met: null, detail: `${disk.gateway.median.toFixed(0)} B per ${Math.round(runs.gateway[0].frameBytes)} B frame` },
       ],
       notes: [
-        `A crash loses at most the batch in flight: up to ${DEFAULT_LIMITS.logBatchMaxEvents} events, or one event-loop turn of them.`,
+        `A crash loses at most the batch in flight (up to ${DEFAULT_LIMITS.logBatchMaxEvents} events, or one event-loop turn of them), and no client has seen those: frames wait for their write.`,
       ],
     };
   },

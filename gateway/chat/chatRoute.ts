@@ -207,6 +207,8 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     // Gap: events the client has not seen are gone from the log, or the client claims to be
     // ahead of the log (a wiped store): either way it must reload over REST, never silently.
     const gap = (replay && oldest > (event.replayAfter ?? 0) + 1) || event.clientLastSeq > event.lastSeq;
+    // The ack's lastSeq may name an event of this turn: it leaves with the turn's write.
+    fanout.hold(connection);
     send(
       connection.ws,
       ackFrame(sessionId, {

@@ -8,7 +8,7 @@ import type { ChatEventLog } from '../../persistence/types.js';
  * under the high-water mark; above it the pair turns `lagging`, live frames are skipped, and
  * once the buffer drains below the low-water mark the pair is caught up from the event log.
  * Memory per slow client is therefore bounded by the high-water mark plus one catch-up batch,
- * and no fast client waits for a slow one.
+ * and no fast client waits for a slow one. No frame leaves before its event is written.
  */
 
 export interface SessionCursor {
@@ -58,25 +58,40 @@ export interface Fanout {
    * the log no longer holds the next event (the subscribe path has said so in its ack already).
    */
   catchUp(subscriber: Subscriber, sessionId: string, announceGap: boolean): void;
+  /**
+   * Holds the subscriber's socket until this turn's events are written: for a frame that is not
+   * sequenced but speaks of sequenced ones (the subscribe ack's `lastSeq`).
+   */
+  hold(subscriber: Subscriber): void;
   /** Stops the subscriber's drain polling (socket closed). */
   release(subscriber: Subscriber): void;
 }
 
-const uncorkAtTurnEnd = (subscriber: Subscriber) => {
-  subscriber.corked = false;
-  subscriber.transport?.uncork();
-};
-
-/** Corks the subscriber's socket until the current turn's synchronous work (and its ticks) is done. */
-const corkForTurn = (subscriber: Subscriber) => {
-  if (subscriber.corked || !subscriber.transport) return;
-  subscriber.corked = true;
-  subscriber.transport.cork();
-  process.nextTick(uncorkAtTurnEnd, subscriber);
-};
-
 export function createFanout(options: FanoutOptions): Fanout {
   const { log } = options;
+
+  /**
+   * Durable before visible: a corked socket is released only once the log has written every
+   * event appended so far, so a crash (kill -9) can lose only events no client has seen, and
+   * the seq of a lost event is never one a client holds. Writes stay batched per turn: the
+   * release waits for the turn's one transaction, not for a transaction per event.
+   */
+  const uncork = (subscriber: Subscriber) => {
+    subscriber.corked = false;
+    subscriber.transport?.uncork();
+  };
+  const uncorkWhenWritten = (subscriber: Subscriber) => {
+    if (log.whenWritten) log.whenWritten(() => uncork(subscriber));
+    else uncork(subscriber);
+  };
+
+  /** Corks the subscriber's socket until the current turn's synchronous work (and its ticks) is done and written. */
+  const corkForTurn = (subscriber: Subscriber) => {
+    if (subscriber.corked || !subscriber.transport) return;
+    subscriber.corked = true;
+    subscriber.transport.cork();
+    process.nextTick(uncorkWhenWritten, subscriber);
+  };
 
   const scheduleDrainCheck = (subscriber: Subscriber) => {
     if (subscriber.drainTimer) return;
@@ -117,13 +132,17 @@ export function createFanout(options: FanoutOptions): Fanout {
         ws.send(options.gapNotice(sessionId));
         gapAnnounced = true;
       }
-      // One write per batch; uncorked before the buffer check so it sees what the kernel took.
+      // One write per batch, released before the next buffer check so it sees what the kernel
+      // took (the batch may still hold events of this turn: then it waits for their write, and
+      // the buffer check stops the loop at the high-water mark).
       subscriber.transport?.cork();
       for (const event of events) {
         ws.send(event.json);
         cursor.cursor = event.seq;
       }
-      subscriber.transport?.uncork();
+      const { transport } = subscriber;
+      if (transport && log.whenWritten) log.whenWritten(() => transport.uncork());
+      else transport?.uncork();
     }
     cursor.lagging = false;
   };
@@ -149,6 +168,7 @@ export function createFanout(options: FanoutOptions): Fanout {
       cursor.cursor = seq;
     },
     catchUp,
+    hold: corkForTurn,
     release(subscriber) {
       if (subscriber.drainTimer) clearTimeout(subscriber.drainTimer);
       subscriber.drainTimer = null;
