@@ -15,6 +15,7 @@ import { protocolError, type ProtocolErrorFrame } from './protocolErrors.js';
  *   idle ──client.send──▶ running ──run.ended──▶ idle
  *                            └──run.ended (abort failed, runtime alive)──▶ locked ──run settles──▶ idle
  *   idle (no subscribers, no live run, sessionIdleTtl) ──▶ closed
+ *   idle, nothing ever sequenced, last subscriber leaves ──▶ closed (at once)
  *
  * Runs are child actors (`chatRun.machine.ts`); each run's messages come back as `run.message`
  * and get the next `seq` here, whichever run they belong to, so seq is monotonic per session
@@ -129,6 +130,12 @@ export const chatSessionMachine = setup({
   },
   guards: {
     canClose: ({ context }) => context.subscribers.length === 0 && context.liveRuns.length === 0,
+    // Nothing was ever sequenced here, so keeping the actor buys a returning client nothing; and
+    // subscribing to made-up ids must not hold live-session slots for a whole TTL.
+    lastSubscriberOfEmptySession: ({ context, event }) =>
+      context.seq === 0 &&
+      context.liveRuns.length === 0 &&
+      context.subscribers.every((id) => id === (event as Ev<'client.unsubscribe'>).subscriberId),
     isCurrentRun: ({ context, event }) => context.currentRun?.runId === (event as Ev<'run.ended'>).runId,
     locksSession: ({ event }) => (event as Ev<'run.ended'>).locksSession,
     isCurrentRunActor: ({ context, event }) =>
@@ -309,6 +316,10 @@ export const chatSessionMachine = setup({
     idle: {
       on: {
         'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
+        'client.unsubscribe': [
+          { guard: 'lastSubscriberOfEmptySession', target: 'closed', actions: 'removeSubscriber' },
+          { actions: 'removeSubscriber' },
+        ],
         'client.send': { target: 'running', actions: ['startRun', 'emitRunStarted'] },
         'client.abort': { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
       },

@@ -128,4 +128,51 @@ test('chat.subscribe beyond maxSubscriptionsPerSocket answers PAYLOAD_TOO_LARGE'
   await h.cleanup();
 });
 
+test('maxLiveSessions: made-up session ids hold slots only while subscribed; sessions with events keep theirs', async ({ runtime }) => {
+  const h = await startHarness(runtime, { limits: { maxLiveSessions: 3 } });
+  try {
+    const subscribeAll = async (c: Awaited<ReturnType<typeof connect>>, ids: string[]) => {
+      c.send({ type: 'chat.subscribe', sessions: ids.map((sessionId) => ({ sessionId })) });
+      await c.waitFor((f) => (f.kind === 'chat_subscribed' || f.kind === 'protocol_error') && f.sessionId === ids[ids.length - 1]);
+      return {
+        acked: c.frames.filter((f) => f.kind === 'chat_subscribed' && ids.includes(String(f.sessionId))).length,
+        refused: c.frames.filter((f) => f.kind === 'protocol_error' && f.code === 'INTERNAL_ERROR').length,
+      };
+    };
+    const first = await connect(h.url);
+    assert.equal(await subscribeAll(first, ['x1', 'x2', 'x3']), { acked: 3, refused: 0 });
+    const second = await connect(h.url);
+    assert.equal(await subscribeAll(second, ['y1']), { acked: 0, refused: 1 }, 'the budget holds while they are watched');
+    await first.close();
+    // Closed at once, not after sessionIdleTtlMs (5 min): nothing was ever sequenced in them.
+    const third = await connect(h.url);
+    const deadline = Date.now() + 5000;
+    let result = await subscribeAll(third, ['z1', 'z2', 'z3']);
+    while (result.acked < 3 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      third.frames.length = 0;
+      result = await subscribeAll(third, ['z1', 'z2', 'z3']);
+    }
+    assert.is(result.acked, 3, 'the slots came back when their subscriber left');
+    await second.close();
+    await third.close();
+
+    // A real session with a run keeps its actor (and its in-memory tail) after its subscriber leaves.
+    const sessionId = h.createSession();
+    const writer = await connect(h.url);
+    writer.send({ type: 'chat.send', sessionId, content: 'hi' });
+    const run = await runtime.nextRun();
+    run.writer.send({ kind: 'text', content: 'hello' });
+    run.writer.send({ kind: 'complete', exitCode: 0 });
+    run.resolve();
+    await writer.waitFor((f) => f.kind === 'complete');
+    await writer.close();
+    const filler = await connect(h.url);
+    assert.equal(await subscribeAll(filler, ['w1', 'w2', 'w3']), { acked: 2, refused: 1 }, 'the real session still holds its slot');
+    await filler.close();
+  } finally {
+    await h.cleanup();
+  }
+});
+
 test.run();

@@ -56,6 +56,27 @@ test('a watched idle session never closes', async () => {
   assert.is(actor.getSnapshot().status, 'active');
 });
 
+test('a session with nothing ever sequenced closes as soon as its last subscriber leaves', () => {
+  const clock = new SimulatedClock();
+  const actor = createActor(chatSessionMachine, { clock, input: { sessionId: 'made-up', latestSeq: 0, limits } });
+  actor.start();
+  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
+  actor.send({ type: 'client.subscribe', subscriberId: 'b', lastSeq: 0 });
+  actor.send({ type: 'client.unsubscribe', subscriberId: 'a' });
+  assert.is(actor.getSnapshot().status, 'active', 'b still watches');
+  actor.send({ type: 'client.unsubscribe', subscriberId: 'b' });
+  assert.is(actor.getSnapshot().status, 'done', 'closed at once, not after the TTL');
+});
+
+test('a session with events keeps its actor for the TTL after the last subscriber leaves', () => {
+  const { actor, clock } = startSession(chatRunMachine);
+  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
+  actor.send({ type: 'client.unsubscribe', subscriberId: 'a' });
+  assert.is(actor.getSnapshot().status, 'active');
+  clock.increment(1000);
+  assert.is(actor.getSnapshot().status, 'done');
+});
+
 test('an abort that never answers counts as failed after abortTimeout; locked until lockedSessionTimeout', async () => {
   const stuck = chatRunMachine.provide({
     actors: {

@@ -4,7 +4,8 @@
  * sends itself. Invariants: seq is assigned strictly +1 with no gap or repeat; `running` exactly
  * when there is a current run, `locked` exactly when a failed abort holds the lock; subscribers
  * are unique; every live run has a live child; the session closes only when nobody watches and
- * no run lives; an ack reports the session's own seq.
+ * no run lives (at the last unsubscribe only if nothing was ever sequenced); an ack reports the
+ * session's own seq.
  */
 import { createActor, createMachine, SimulatedClock, type AnyEventObject } from 'xstate';
 
@@ -50,7 +51,11 @@ export const chatSessionModel: MachineModel = {
   name: 'chatSession',
   machine: chatSessionMachine,
   traversal,
-  configurations: [{ label: 'default', input }],
+  // A session with history, and one where nothing was ever sequenced (a made-up or brand-new id).
+  configurations: [
+    { label: 'default', input },
+    { label: 'empty log', input: { ...input, latestSeq: 0 } },
+  ],
 
   serializeState(snapshot) {
     const c = context(snapshot);
@@ -61,6 +66,7 @@ export const chatSessionModel: MachineModel = {
       c.lockedBy ? 1 : 0,
       Math.min(c.liveRuns.length, 2),
       c.pendingPermissions.length > 0,
+      c.seq === 0,
     ]);
   },
 
@@ -107,13 +113,14 @@ export const chatSessionModel: MachineModel = {
     return events;
   },
 
-  async execute(steps: PathStep[], _configuration, inspect) {
+  async execute(steps: PathStep[], configuration, inspect) {
     const clock = new SimulatedClock();
     const emitted: ChatSessionEmitted[] = [];
-    const session = createActor(chatSessionMachine.provide({ actors: { chatRun: stubRun as never } }), { input, clock, inspect });
+    const start = configuration.input as ChatSessionInput;
+    const session = createActor(chatSessionMachine.provide({ actors: { chatRun: stubRun as never } }), { input: start, clock, inspect });
     session.on('*', (event) => void emitted.push(event as ChatSessionEmitted));
     session.start();
-    let lastSeq = input.latestSeq;
+    let lastSeq = start.latestSeq;
 
     for (const step of steps) {
       const before = session.getSnapshot() as Snapshot;
@@ -142,7 +149,10 @@ export const chatSessionModel: MachineModel = {
       }
       invariant(c.seq === lastSeq, 'the context seq is the last one assigned');
       if (live.status === 'done') {
-        invariant(beforeContext.subscribers.length === 0 && beforeContext.liveRuns.length === 0, 'closed only when unwatched and without runs');
+        const leaving = event.type === 'client.unsubscribe' ? event.subscriberId : null;
+        const watchers = beforeContext.subscribers.filter((id) => id !== leaving);
+        invariant(watchers.length === 0 && beforeContext.liveRuns.length === 0, 'closed only when unwatched and without runs');
+        if (leaving !== null) invariant(c.seq === 0, 'closed at unsubscribe only if nothing was ever sequenced');
         continue;
       }
       invariant(live.matches('running') === (c.currentRun !== null), 'running exactly when there is a current run');
