@@ -38,10 +38,13 @@ test('a socket that stops reading while it keeps sending init (a restore frame e
     asker.init(init);
     await new Promise((resolve) => setImmediate(resolve));
   }
+  let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     closed,
-    new Promise((_, reject) => setTimeout(() => reject(new Error('the stalled socket was never cut')), 20_000)),
-  ]);
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the stalled socket was never cut')), 20_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
 
   // The PTY lives on (detached) and a reading client gets it back.
   await eventually(() => harness.route.listActors().find((s) => s.pid === pid)?.state === 'detached', 'the PTY to be detached');
