@@ -131,10 +131,13 @@ test('close() in-process resolves within the bound with a client that stopped re
     plugin.send({ kind: 'ping' });
     await plugin.waitFor((f) => f.kind === 'ping');
     const since = Date.now();
+    let guard: NodeJS.Timeout | undefined;
     await Promise.race([
       gw.h.stop(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`close() took longer than ${EXIT_BOUND_MS} ms`)), EXIT_BOUND_MS)),
-    ]);
+      new Promise((_, reject) => {
+        guard = setTimeout(() => reject(new Error(`close() took longer than ${EXIT_BOUND_MS} ms`)), EXIT_BOUND_MS);
+      }),
+    ]).finally(() => clearTimeout(guard));
     console.log(`  close(): resolved after ${Date.now() - since} ms`);
     for (const client of [chat, shell, plugin]) assert.is((await client.waitForClose(2000)).code, 1001);
     assert.is(chat.frames.filter((f) => f.kind === 'complete').length, 1);

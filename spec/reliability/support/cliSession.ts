@@ -53,9 +53,16 @@ export function readStore(dataDir: string, sessionId: string): StoredState {
 
 /** The exit code and how long the process took to exit after `since`; rejects past `boundMs`. */
 export async function exitWithin(cli: CliChild, since: number, boundMs: number): Promise<{ code: number | null; ms: number }> {
-  const timer = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the CLI did not exit within ${boundMs} ms`)), boundMs));
-  const code = await Promise.race([cli.exited, timer]);
-  return { code, ms: Date.now() - since };
+  let guard: NodeJS.Timeout | undefined;
+  const timer = new Promise<never>((_, reject) => {
+    guard = setTimeout(() => reject(new Error(`the CLI did not exit within ${boundMs} ms`)), boundMs);
+  });
+  try {
+    const code = await Promise.race([cli.exited, timer]);
+    return { code, ms: Date.now() - since };
+  } finally {
+    clearTimeout(guard);
+  }
 }
 
 /** The real CLI, with an optional command in front and a longer start bound for loaded machines. */
