@@ -1,5 +1,5 @@
-// Builds the package into dist/: esbuild bundles the library (dist/index.js) and the CLI
-// (dist/cli.js) as ESM for Node 20, with every dependency left external (native addons and
+// Builds the package into dist/: esbuild bundles the library (dist/index.js), the CLI
+// (dist/cli.js) and the screen mirror worker (dist/screenMirrorWorker.js) as ESM for Node 20, with every dependency left external (native addons and
 // xstate stay in node_modules); tsc then emits the .d.ts files of the public API.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, rmSync } from 'node:fs';
@@ -24,9 +24,11 @@ await build({ ...common, entryPoints: { index: 'gateway/index.ts' }, outdir: 'di
 // gateway/cli.ts starts with its own hashbang, which esbuild keeps.
 await build({ ...common, entryPoints: { cli: 'gateway/cli.ts' }, outdir: 'dist' });
 chmodSync('dist/cli.js', 0o755);
+// The screen mirror worker is its own entry: both bundles start it as ./screenMirrorWorker.js.
+await build({ ...common, entryPoints: { screenMirrorWorker: 'gateway/shell/screenMirrorWorker.ts' }, outdir: 'dist' });
 // The playground page is static: dist/cli.js serves it from dist/playground.
 cpSync('gateway/playground', 'dist/playground', { recursive: true });
 
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/cli.js, dist/playground/ and dist/types/');
+console.log('built dist/index.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');

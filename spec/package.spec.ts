@@ -65,29 +65,54 @@ void handle.close();
       join(project, 'run.mjs'),
       `import { createServer } from 'node:http';
 import WebSocket from '${join(root, 'node_modules', 'ws', 'wrapper.mjs')}';
-import { createWebSocketServer, silentLogger } from 'agent-gateway';
+import { createWebSocketServer } from 'agent-gateway';
+// Warnings and errors are printed: a screen mirror worker that cannot start would say so here.
+const quiet = () => {};
+const loud = (message) => console.log('LOG ' + message);
 const server = createServer();
 const gateway = createWebSocketServer(server, {
   verifyClient: { authenticateWebSocket: (token) => (token === 't' ? { id: 1 } : null) },
   chat: { runtime: { hasRuntime: () => false, run: async () => {}, abort: async () => false, resolveToolApproval() {}, getPendingApprovalsForSession: () => [] } },
   databasePath: ':memory:',
-  logger: silentLogger,
+  logger: { debug: quiet, info: quiet, warn: loud, error: loud },
 });
-server.listen(0, '127.0.0.1', () => {
-  const ws = new WebSocket('ws://127.0.0.1:' + server.address().port + '/ws?token=t');
-  ws.on('open', () => ws.send(JSON.stringify({ type: 'chat.subscribe', sessions: [{ sessionId: 's1' }] })));
-  ws.on('message', async (data) => {
+const open = (path) => new Promise((resolve) => {
+  const ws = new WebSocket('ws://127.0.0.1:' + server.address().port + path + '?token=t');
+  ws.on('open', () => resolve(ws));
+});
+const firstFrame = (ws, match) => new Promise((resolve) => {
+  let text = '';
+  ws.on('message', (data) => {
     const frame = JSON.parse(data.toString());
-    console.log(frame.kind);
-    ws.close();
-    await gateway.close();
-    server.close();
+    text += frame.data ?? '';
+    if (match(frame, text)) resolve(frame);
   });
+});
+server.listen(0, '127.0.0.1', async () => {
+  const chat = await open('/ws');
+  const ack = firstFrame(chat, () => true);
+  chat.send(JSON.stringify({ type: 'chat.subscribe', sessions: [{ sessionId: 's1' }] }));
+  console.log((await ack).kind);
+  chat.close();
+  // A shell, then a second socket onto the same PTY: its restore comes from the mirror worker.
+  const init = JSON.stringify({ type: 'init', projectPath: process.cwd(), isPlainShell: true, initialCommand: "printf 'built-%s\\\\n' ok; read -r x" });
+  const first = await open('/shell');
+  const printed = firstFrame(first, (_frame, text) => text.includes('built-ok'));
+  first.send(init);
+  await printed;
+  const second = await open('/shell');
+  const restored = firstFrame(second, (frame) => frame.type === 'output' && frame.data.startsWith('\\x1bc'));
+  second.send(init);
+  console.log((await restored).data.includes('built-ok') ? 'restored' : 'restore without the output');
+  first.close();
+  second.close();
+  await gateway.close();
+  server.close();
 });
 `,
     );
     const output = execFileSync(process.execPath, ['run.mjs'], { cwd: project, encoding: 'utf8', timeout: 30_000 });
-    assert.is(output.trim(), 'chat_subscribed');
+    assert.is(output.trim(), 'chat_subscribed\nrestored');
   } finally {
     rmSync(project, { recursive: true, force: true });
   }

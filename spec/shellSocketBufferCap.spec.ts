@@ -33,10 +33,12 @@ test('a socket that stops reading while it keeps sending init (a restore frame e
 
   asker.ws.pause();
   const closed = new Promise<void>((resolve) => asker.ws.once('close', () => resolve()));
-  // Bounded: 200 restores of ~500 KB would be ~100 MB buffered without the cap.
+  // Bounded: 200 restores of ~500 KB would be ~100 MB buffered without the cap. Paced, so each
+  // restore is answered before the next init (an init that arrives while the socket is still
+  // restoring shares that restore).
   for (let i = 0; i < 200 && asker.ws.readyState === asker.ws.OPEN; i++) {
     asker.init(init);
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 40));
   }
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([

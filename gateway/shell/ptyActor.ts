@@ -11,7 +11,7 @@ import type { PtyCommand, PtyReport, ShellLaunch } from '../../machines/shellSes
 import type { Logger } from '../logger.js';
 import { createAuthUrlDetector, rewriteOpenUrl } from './authUrlDetector.js';
 import { signalPtyGroup, type PtyHandle, type PtyProcessTracker, type SpawnPty } from './ptyProcesses.js';
-import { createScreenMirror } from './screenMirror.js';
+import type { ScreenMirrorHost } from './screenMirrorHost.js';
 
 export interface PtyActorDeps {
   spawnPty: SpawnPty;
@@ -19,6 +19,8 @@ export interface PtyActorDeps {
   environment(): Record<string, string>;
   tracker: PtyProcessTracker;
   logger: Logger;
+  /** Where the screen mirrors parse (a worker thread by default). */
+  mirrors: ScreenMirrorHost;
   scrollbackLines: number;
   restoreMaxCells: number;
   /** Unparsed mirror backlog (characters) above which the mirror reports congestion. */
@@ -37,7 +39,7 @@ export function createPtyActor(deps: PtyActorDeps) {
     let exited = false;
     let backlog = 0;
     let mirrorCongested = false;
-    const mirror = createScreenMirror({
+    const mirror = deps.mirrors.create({
       cols: input.cols,
       rows: input.rows,
       scrollback: deps.scrollbackLines,
@@ -118,8 +120,8 @@ export function createPtyActor(deps: PtyActorDeps) {
           return;
         case 'screen.snapshot': {
           const { viewerId, banner } = command;
-          mirror.whenParsed(() => {
-            if (!stopped) report({ type: 'screen.snapshotted', viewerId, data: mirror.restorePayload(banner) });
+          mirror.snapshot(banner, (data) => {
+            if (!stopped) report({ type: 'screen.snapshotted', viewerId, data });
           });
           return;
         }

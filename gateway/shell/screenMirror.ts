@@ -33,6 +33,8 @@ export interface ScreenMirror {
    * banner kept as the top line of scrollback, then the serialized state. Call from `whenParsed`.
    */
   restorePayload(banner: string): string;
+  /** The serialized state alone (screen, scrollback, modes), for `restoreFrame`. Call from `whenParsed`. */
+  serializeState(): string;
   dispose(): void;
 }
 
@@ -43,6 +45,11 @@ interface TerminalInternals {
     coreMouseService?: { activeEncoding?: string };
     buffer?: { scrollTop?: number; scrollBottom?: number };
   };
+}
+
+/** The restore payload from a banner and a serialized state (see `ScreenMirror.restorePayload`). */
+export function restoreFrame(banner: string, state: string): string {
+  return FULL_RESET + (banner ? banner + PUSH_BANNER_TO_SCROLLBACK : '') + state;
 }
 
 export function createScreenMirror(options: ScreenMirrorOptions): ScreenMirror {
@@ -91,9 +98,11 @@ export function createScreenMirror(options: ScreenMirrorOptions): ScreenMirror {
       });
     },
     restorePayload(banner) {
-      const pushed = banner ? banner + PUSH_BANNER_TO_SCROLLBACK : '';
+      return restoreFrame(banner, this.serializeState());
+    },
+    serializeState() {
       const scrollback = Math.max(0, Math.floor(options.restoreMaxCells / terminal.cols) - terminal.rows);
-      return FULL_RESET + pushed + serializer.serialize({ scrollback }) + stateBeyondSerializer();
+      return serializer.serialize({ scrollback }) + stateBeyondSerializer();
     },
     dispose() {
       if (disposed) return;

@@ -13,6 +13,7 @@ import type { ShellDeps } from '../types.js';
 import type { SessionStore } from '../../persistence/types.js';
 import { createPtyActor } from './ptyActor.js';
 import { createPtyProcessTracker, defaultSpawnPty, type SpawnPty } from './ptyProcesses.js';
+import { createScreenMirrorHost } from './screenMirrorHost.js';
 import { createShellConnection, type ShellConnection } from './shellConnection.js';
 import { buildPtyEnvironment, createEnvDenyMatcher } from './shellEnvironment.js';
 import { DEFAULT_COLS, DEFAULT_ROWS, errorFrame, outputFrame, SHELL_ERRORS, type ShellInitRequest } from './shellFrames.js';
@@ -54,6 +55,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   const connections = new Map<string, ShellConnection>();
   let nextViewer = 0;
   let closing = false;
+  const mirrors = createScreenMirrorHost({ logger });
 
   const logic = shellSessionMachine.provide({
     actors: {
@@ -62,6 +64,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
         environment: () => buildPtyEnvironment(options.environment ?? process.env, isDenied),
         tracker,
         logger,
+        mirrors,
         scrollbackLines: limits.shellScrollbackLines,
         restoreMaxCells: limits.shellRestoreMaxCells,
         highWaterMark: limits.shellHighWaterMarkBytes,
@@ -200,6 +203,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
       for (const connection of connections.values()) connection.close(1001, 'Server shutting down');
       for (const entry of registry.entries()) registry.kill(entry, 'shutdown');
       await tracker.allExited(limits.shellKillGraceMs + SHUTDOWN_EXIT_MARGIN_MS);
+      await mirrors.close();
     },
   };
 }

@@ -1,0 +1,258 @@
+/**
+ * Where PTY screen mirrors parse: in one worker thread shared by every PTY of a route, so that
+ * xterm's parsing (about half the gateway's CPU while a PTY streams) runs beside the event loop
+ * that reads the PTYs and writes the sockets, instead of stalling them (BENCHMARKS.md, pty).
+ *
+ * Every answer (a chunk parsed, a snapshot) comes back through a callback, in write order per
+ * mirror, exactly as the in-process mirror's callbacks do: the restore seam stays exact. If the
+ * worker cannot start, mirrors parse in process; if it dies, its mirrors carry on in process
+ * from an empty screen (their pending callbacks all run, so no output is held back), and the
+ * error is logged.
+ */
+import { Worker } from 'node:worker_threads';
+
+import type { Logger } from '../logger.js';
+import { createScreenMirror, restoreFrame, type ScreenMirror, type ScreenMirrorOptions } from './screenMirror.js';
+
+/** A screen mirror whose answers arrive through callbacks, in the order they were asked for. */
+export interface AsyncScreenMirror {
+  /** `parsed` runs once `data` (and everything before it) is parsed. */
+  write(data: string, parsed?: () => void): void;
+  whenParsed(fn: () => void): void;
+  /** Resizes after everything written so far is parsed. */
+  resize(cols: number, rows: number): void;
+  /** The restore payload (see `ScreenMirror.restorePayload`) as of everything written so far. */
+  snapshot(banner: string, done: (payload: string) => void): void;
+  dispose(): void;
+}
+
+export interface ScreenMirrorHost {
+  /** Where new mirrors parse now. */
+  readonly placement: 'worker' | 'in-process';
+  create(options: ScreenMirrorOptions): AsyncScreenMirror;
+  /** Stops the worker; mirrors still open afterwards parse in process. */
+  close(): Promise<void>;
+}
+
+/** Main thread → worker. `ack` 0: no answer wanted. */
+export type MirrorRequest =
+  | { op: 'create'; id: number; options: ScreenMirrorOptions }
+  | { op: 'write'; id: number; data: string; ack: number }
+  | { op: 'resize'; id: number; cols: number; rows: number }
+  | { op: 'snapshot'; id: number; ack: number }
+  | { op: 'dispose'; id: number };
+
+/** Worker → main thread. `parsed` answers every write up to and including `ack`. */
+export type MirrorReply =
+  | { op: 'parsed'; id: number; ack: number }
+  | { op: 'snapshot'; id: number; ack: number; state: string };
+
+export interface ScreenMirrorHostOptions {
+  logger: Logger;
+  /** 'in-process' skips the worker (tests, or a host that forbids threads). Default 'worker'. */
+  placement?: 'worker' | 'in-process';
+  /** Starts the worker (default: `startScreenMirrorWorker`); tests keep a handle on it this way. */
+  startWorker?: () => Worker;
+}
+
+/** Wraps the synchronous mirror in the callback interface. */
+export function inProcessMirror(mirror: ScreenMirror): AsyncScreenMirror {
+  return {
+    write: (data, parsed) => mirror.write(data, parsed),
+    whenParsed: (fn) => mirror.whenParsed(fn),
+    resize: (cols, rows) => mirror.resize(cols, rows),
+    snapshot: (banner, done) => mirror.whenParsed(() => done(mirror.restorePayload(banner))),
+    dispose: () => mirror.dispose(),
+  };
+}
+
+interface SnapshotWaiter {
+  banner: string;
+  done: (payload: string) => void;
+}
+
+interface Waiting {
+  ack: number;
+  parsed?: () => void;
+  /** Everyone who asked while this snapshot was on its way. */
+  snapshot?: SnapshotWaiter[];
+}
+
+/** One mirror living in the worker; falls back to an in-process mirror if the worker goes. */
+class WorkerMirror implements AsyncScreenMirror {
+  /** Answers not yet received, in request order; bounded by the PTY's flow control (one per unparsed chunk). */
+  private readonly waiting: Waiting[] = [];
+  private nextAck = 1;
+  private cols: number;
+  private rows: number;
+  private fallback: AsyncScreenMirror | null = null;
+  private disposed = false;
+
+  constructor(
+    readonly id: number,
+    private readonly options: ScreenMirrorOptions,
+    private readonly post: (request: MirrorRequest) => void,
+    private readonly forget: (id: number) => void,
+  ) {
+    this.cols = options.cols;
+    this.rows = options.rows;
+    post({ op: 'create', id, options });
+  }
+
+  write(data: string, parsed?: () => void): void {
+    if (this.disposed) return;
+    if (this.fallback) return this.fallback.write(data, parsed);
+    const ack = parsed ? this.nextAck++ : 0;
+    if (parsed) this.waiting.push({ ack, parsed });
+    this.post({ op: 'write', id: this.id, data, ack });
+  }
+
+  whenParsed(fn: () => void): void {
+    this.write('', fn);
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.disposed) return;
+    this.cols = cols;
+    this.rows = rows;
+    if (this.fallback) return this.fallback.resize(cols, rows);
+    this.post({ op: 'resize', id: this.id, cols, rows });
+  }
+
+  snapshot(banner: string, done: (payload: string) => void): void {
+    if (this.disposed) return;
+    if (this.fallback) return this.fallback.snapshot(banner, done);
+    // A snapshot still on its way is as good as a new one: output after it is reported after it,
+    // so whoever receives it goes live at the same point of the stream. Sharing it keeps a client
+    // that re-attaches in a loop from queueing serializations in the worker.
+    const pending = this.waiting.find((entry) => entry.snapshot !== undefined);
+    if (pending) {
+      pending.snapshot!.push({ banner, done });
+      return;
+    }
+    const ack = this.nextAck++;
+    this.waiting.push({ ack, snapshot: [{ banner, done }] });
+    this.post({ op: 'snapshot', id: this.id, ack });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.waiting.length = 0;
+    this.forget(this.id);
+    if (this.fallback) this.fallback.dispose();
+    else this.post({ op: 'dispose', id: this.id });
+  }
+
+  receive(reply: MirrorReply): void {
+    if (this.disposed || this.fallback) return;
+    if (reply.op === 'parsed') {
+      while (this.waiting.length > 0 && this.waiting[0].ack <= reply.ack && this.waiting[0].parsed) {
+        this.waiting.shift()!.parsed!();
+        if (this.disposed) return;
+      }
+      return;
+    }
+    const head = this.waiting[0];
+    if (head?.ack === reply.ack && head.snapshot) {
+      this.waiting.shift();
+      for (const waiter of head.snapshot) {
+        if (this.disposed) return;
+        waiter.done(restoreFrame(waiter.banner, reply.state));
+      }
+    }
+  }
+
+  /** The worker is gone: parse here from now on, and answer everything still waiting, in order. */
+  fallBack(): void {
+    if (this.disposed || this.fallback) return;
+    this.fallback = inProcessMirror(createScreenMirror({ ...this.options, cols: this.cols, rows: this.rows }));
+    const waiting = this.waiting.splice(0);
+    for (const entry of waiting) {
+      if (entry.parsed) this.fallback.whenParsed(entry.parsed);
+      for (const waiter of entry.snapshot ?? []) this.fallback.snapshot(waiter.banner, waiter.done);
+    }
+  }
+}
+
+/**
+ * A small young generation: the worker allocates a string per chunk it parses, and V8's default
+ * lets that garbage grow by tens of MB before a scavenge (bench: pty RSS growth).
+ */
+const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 8 };
+
+/** How the worker is started: its compiled file next to this one, or its TypeScript source through tsx. */
+export function startScreenMirrorWorker(): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './screenMirrorWorker.ts' : './screenMirrorWorker.js', import.meta.url);
+  if (!fromSource) return new Worker(entry, { resourceLimits: WORKER_RESOURCE_LIMITS });
+  // Module hooks (tsx) are per thread and `--import` is not passed on to workers: register them first.
+  const bootstrap = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(bootstrap, { eval: true, resourceLimits: WORKER_RESOURCE_LIMITS });
+}
+
+export function createScreenMirrorHost(options: ScreenMirrorHostOptions): ScreenMirrorHost {
+  const { logger } = options;
+  const mirrors = new Map<number, WorkerMirror>();
+  let nextId = 1;
+  let worker: Worker | null = null;
+  let placement: 'worker' | 'in-process' = options.placement ?? 'worker';
+
+  const abandonWorker = (reason: string) => {
+    if (!worker) return;
+    const gone = worker;
+    worker = null;
+    placement = 'in-process';
+    gone.removeAllListeners();
+    gone.on('error', () => {});
+    void gone.terminate();
+    if (mirrors.size > 0) logger.error('shell: the screen mirror worker stopped; screens are mirrored in process from now on', { reason, mirrors: mirrors.size });
+    for (const mirror of [...mirrors.values()]) mirror.fallBack();
+  };
+
+  const ensureWorker = (): Worker | null => {
+    if (worker || placement === 'in-process') return worker;
+    try {
+      const started = (options.startWorker ?? startScreenMirrorWorker)();
+      // The worker never keeps a finished process alive.
+      started.unref();
+      started.on('message', (reply: MirrorReply) => mirrors.get(reply.id)?.receive(reply));
+      started.on('error', (error) => abandonWorker(error.message));
+      started.on('exit', (code) => abandonWorker(`exited with code ${code}`));
+      worker = started;
+    } catch (error) {
+      placement = 'in-process';
+      logger.warn('shell: no screen mirror worker; mirroring in process', { error: error instanceof Error ? error.message : String(error) });
+    }
+    return worker;
+  };
+
+  return {
+    get placement() {
+      return placement;
+    },
+    create(mirrorOptions) {
+      const target = ensureWorker();
+      if (!target) return inProcessMirror(createScreenMirror(mirrorOptions));
+      const id = nextId++;
+      const mirror = new WorkerMirror(
+        id,
+        mirrorOptions,
+        (request) => worker?.postMessage(request),
+        (gone) => mirrors.delete(gone),
+      );
+      mirrors.set(id, mirror);
+      return mirror;
+    },
+    async close() {
+      const running = worker;
+      if (!running) return;
+      worker = null;
+      placement = 'in-process';
+      running.removeAllListeners();
+      running.on('error', () => {});
+      for (const mirror of [...mirrors.values()]) mirror.fallBack();
+      await running.terminate();
+    },
+  };
+}
