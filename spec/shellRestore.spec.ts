@@ -111,4 +111,23 @@ test('resize keeps the mirror in step, so a restore at the new size matches', as
   await b.close();
 });
 
+test('with shell.screenMirror: in-process the restore is the same', async ({ dir }) => {
+  const harness = await startShellHarness({ shell: { screenMirror: 'in-process' } });
+  try {
+    const command = `${BARE_BASH} # in-process`;
+    const a = await harness.connect();
+    a.init({ projectPath: dir, isPlainShell: true, initialCommand: command });
+    await a.waitForOutput('$ ');
+    a.input("printf '\\e[2J\\e[4;7Hplaced'; read -r x\r");
+    await a.waitForOutput('placed');
+    const b = await harness.connect();
+    b.init({ projectPath: dir, isPlainShell: true, initialCommand: command });
+    await b.waitFor(() => outputFrames(b) >= 2 || null, 'the restore frame');
+    assert.equal(visible(await b.screen()), visible(await a.screen()));
+    assert.ok((await b.screen()).viewport[3].includes('placed'));
+  } finally {
+    await harness.close();
+  }
+});
+
 test.run();

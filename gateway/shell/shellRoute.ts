@@ -55,7 +55,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   const connections = new Map<string, ShellConnection>();
   let nextViewer = 0;
   let closing = false;
-  const mirrors = createScreenMirrorHost({ logger });
+  const mirrors = createScreenMirrorHost({ logger, placement: options.shell?.screenMirror });
 
   const logic = shellSessionMachine.provide({
     actors: {
