@@ -34,6 +34,8 @@ export interface ShellActorSummary {
   viewers: number;
   pid: number | null;
   paused: boolean;
+  /** What holds the PTY paused: `'screen'` (the mirror is behind) and ids of viewers whose sockets are congested. */
+  pausedBy: readonly string[];
   /** Auth URLs found while nobody watched, waiting for the next viewer. */
   undeliveredAuthUrls: number;
   exit: ShellSessionContext['exit'];
@@ -153,6 +155,7 @@ export function createShellRegistry(deps: ShellRegistryDeps): ShellRegistry {
           viewers: Object.keys(context.viewers).length,
           pid: context.pid,
           paused: context.paused,
+          pausedBy: context.congested,
           undeliveredAuthUrls: context.undeliveredAuthUrls.length,
           exit: context.exit,
         };
