@@ -76,14 +76,12 @@ export function createFanout(options: FanoutOptions): Fanout {
    * the seq of a lost event is never one a client holds. Writes stay batched per turn: the
    * release waits for the turn's one transaction, not for a transaction per event.
    */
-  const uncork = (subscriber: Subscriber) => {
-    subscriber.corked = false;
-    subscriber.transport?.uncork();
-  };
-  const uncorkWhenWritten = (subscriber: Subscriber) => {
-    if (log.whenWritten) log.whenWritten(() => uncork(subscriber));
-    else uncork(subscriber);
-  };
+  const whenWritten = (release: () => void) => (log.whenWritten ? log.whenWritten(release) : release());
+  const uncorkWhenWritten = (subscriber: Subscriber) =>
+    whenWritten(() => {
+      subscriber.corked = false;
+      subscriber.transport?.uncork();
+    });
 
   /** Corks the subscriber's socket until the current turn's synchronous work (and its ticks) is done and written. */
   const corkForTurn = (subscriber: Subscriber) => {
@@ -141,8 +139,7 @@ export function createFanout(options: FanoutOptions): Fanout {
         cursor.cursor = event.seq;
       }
       const { transport } = subscriber;
-      if (transport && log.whenWritten) log.whenWritten(() => transport.uncork());
-      else transport?.uncork();
+      if (transport) whenWritten(() => transport.uncork());
     }
     cursor.lagging = false;
   };

@@ -55,7 +55,7 @@ export function asksToOpenBrowser(text: string): boolean {
 }
 
 /** Where the last auto-open phrase in `text` ends, or -1. */
-export function lastPhraseEnd(text: string): number {
+function lastPhraseEnd(text: string): number {
   let end = -1;
   for (const match of text.matchAll(AUTO_OPEN_PHRASES_ALL)) end = (match.index ?? 0) + match[0].length;
   return end;

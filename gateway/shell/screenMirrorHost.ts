@@ -229,16 +229,24 @@ export function createScreenMirrorHost(options: ScreenMirrorHostOptions): Screen
   let worker: Worker | null = null;
   let placement: 'worker' | 'in-process' = options.placement ?? 'worker';
 
-  const abandonWorker = (reason: string) => {
-    if (!worker) return;
+  /** Stops using the worker: every open mirror parses in process from now on. Returns the worker's termination. */
+  const leaveWorker = (): Promise<number> | null => {
     const gone = worker;
+    if (!gone) return null;
     worker = null;
     placement = 'in-process';
     gone.removeAllListeners();
     gone.on('error', () => {});
-    void gone.terminate();
-    if (mirrors.size > 0) logger.error('shell: the screen mirror worker stopped; screens are mirrored in process from now on', { reason, mirrors: mirrors.size });
     for (const mirror of [...mirrors.values()]) mirror.fallBack();
+    return gone.terminate();
+  };
+
+  const abandonWorker = (reason: string) => {
+    const open = mirrors.size;
+    const stopping = leaveWorker();
+    if (stopping === null) return;
+    stopping.catch(() => {});
+    if (open > 0) logger.error('shell: the screen mirror worker stopped; screens are mirrored in process from now on', { reason, mirrors: open });
   };
 
   const ensureWorker = (): Worker | null => {
@@ -276,14 +284,7 @@ export function createScreenMirrorHost(options: ScreenMirrorHostOptions): Screen
       return mirror;
     },
     async close() {
-      const running = worker;
-      if (!running) return;
-      worker = null;
-      placement = 'in-process';
-      running.removeAllListeners();
-      running.on('error', () => {});
-      for (const mirror of [...mirrors.values()]) mirror.fallBack();
-      await running.terminate();
+      await leaveWorker();
     },
   };
 }
