@@ -1,6 +1,7 @@
 // Builds the package into dist/: esbuild bundles the library (dist/index.js), the CLI
-// (dist/cli.js) and the screen mirror worker (dist/screenMirrorWorker.js) as ESM for Node 20, with every dependency left external (native addons and
-// xstate stay in node_modules); tsc then emits the .d.ts files of the public API.
+// (dist/cli.js) and the screen mirror worker (dist/screenMirrorWorker.js) as ESM for Node 20,
+// with every dependency left external (native addons and xstate stay in node_modules); tsc then
+// emits the .d.ts files of the public API.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
