@@ -25,7 +25,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { serve } from '../lib/ipc.js';
 import type { DeltaMessage } from '../lib/frames.js';
 import { createStatsApi } from './processStats.js';
-import { createProducer } from './producer.js';
+import { createProducer, producerApi } from './producer.js';
 import type { RelayServerApi } from './relayApi.js';
 
 /** Frames kept per session for replay: the gateway's `maxEventsPerSession` default. */
@@ -185,13 +185,7 @@ const api: RelayServerApi = {
     for (const id of sessionIds) sessionOf(id);
     return { sessionIds };
   },
-  burst: ({ sessionIds, perSession, batch }) => producer.burst(sessionIds, perSession, batch),
-  startStream({ sessionIds, ratePerSecond, durationMs }) {
-    producer.startStream(sessionIds, ratePerSecond, durationMs);
-    return null;
-  },
-  awaitStream: () => producer.awaitStream(),
-  stopStream: () => producer.stopStream(),
+  ...producerApi(producer),
   async finishSessions({ sessionIds }) {
     for (const id of sessionIds) sessions.delete(id);
     return null;

@@ -21,7 +21,7 @@ import { createSqliteSessionStore } from '../../persistence/sessionStore.js';
 import { waitUntil } from '../lib/clock.js';
 import { serve } from '../lib/ipc.js';
 import { createStatsApi } from './processStats.js';
-import { createProducer } from './producer.js';
+import { createProducer, producerApi } from './producer.js';
 import { BENCH_TOKEN, type RelayServerApi } from './relayApi.js';
 
 const PROVIDER = 'bench';
@@ -104,13 +104,7 @@ const api: RelayServerApi = {
     await startRuns(sessionIds);
     return { sessionIds };
   },
-  burst: ({ sessionIds, perSession, batch }) => producer.burst(sessionIds, perSession, batch),
-  startStream({ sessionIds, ratePerSecond, durationMs }) {
-    producer.startStream(sessionIds, ratePerSecond, durationMs);
-    return null;
-  },
-  awaitStream: () => producer.awaitStream(),
-  stopStream: () => producer.stopStream(),
+  ...producerApi(producer),
   async finishSessions({ sessionIds }) {
     for (const sessionId of sessionIds) {
       const run = runs.get(sessionId);

@@ -5,7 +5,7 @@
  */
 import { nextTurn, nowUs } from '../lib/clock.js';
 import { deltaMessage, type DeltaMessage } from '../lib/frames.js';
-import type { ProduceResult } from './relayApi.js';
+import type { ProduceResult, RelayServerApi } from './relayApi.js';
 
 export type Publish = (sessionId: string, message: DeltaMessage) => void;
 
@@ -86,5 +86,18 @@ export function createProducer(publish: Publish): Producer {
     },
 
     lastSeq: (sessionId) => seqs.get(sessionId) ?? 0,
+  };
+}
+
+/** The producer's part of the relay API, the same for both relays. */
+export function producerApi(producer: Producer): Pick<RelayServerApi, 'burst' | 'startStream' | 'awaitStream' | 'stopStream'> {
+  return {
+    burst: ({ sessionIds, perSession, batch }) => producer.burst(sessionIds, perSession, batch),
+    startStream({ sessionIds, ratePerSecond, durationMs }) {
+      producer.startStream(sessionIds, ratePerSecond, durationMs);
+      return null;
+    },
+    awaitStream: () => producer.awaitStream(),
+    stopStream: () => producer.stopStream(),
   };
 }
