@@ -1,23 +1,11 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { eventually, startShellHarness, type ShellHarness } from './support/shellHarness.js';
+import { eventually, shellSuite } from './support/shellHarness.js';
 
-const test = suite<{ harness: ShellHarness; dir: string }>('shell auth URLs over a PTY', { harness: null!, dir: '' });
-
-test.before(async (context) => {
-  context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
-  context.harness = await startShellHarness();
-});
-
-test.after(async ({ harness, dir }) => {
-  await harness.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const test = shellSuite('shell auth URLs over a PTY');
 
 test('a URL wrapped onto the next line, printed in two writes, is announced whole before the output that completed it', async ({ harness, dir }) => {
   const client = await harness.connect();

@@ -1,13 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { eventually, startShellHarness, type ShellHarness } from './support/shellHarness.js';
+import { eventually, shellSuite } from './support/shellHarness.js';
 
 /**
  * Benchmark-style checks with generous bounds: the server (this process) must not buffer a
@@ -26,17 +22,7 @@ const OBSERVATION_MS = 2500;
 /** `yes` with 990-character lines. */
 const YES_WIDE = `yes "$(printf '%0990d' 0)"`;
 
-const test = suite<{ harness: ShellHarness; dir: string }>('shell flow control', { harness: null!, dir: '' });
-
-test.before(async (context) => {
-  context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
-  context.harness = await startShellHarness();
-});
-
-test.after(async ({ harness, dir }) => {
-  await harness.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const test = shellSuite('shell flow control');
 
 interface Growth {
   rssPeak: number;

@@ -1,26 +1,14 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { eventually, processAlive, startShellHarness, type ShellHarness } from './support/shellHarness.js';
+import { eventually, processAlive, startShellHarness, type ShellHarness, shellSuite } from './support/shellHarness.js';
 
 const BARE_BASH = "PS1='$ ' exec bash --norc --noprofile";
 const DETACH_TIMEOUT = 30 * 60 * 1000;
 
-const test = suite<{ harness: ShellHarness; dir: string }>('shell lifecycle', { harness: null!, dir: '' });
-
-test.before(async (context) => {
-  context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
-  context.harness = await startShellHarness();
-});
-
-test.after(async ({ harness, dir }) => {
-  await harness.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const test = shellSuite('shell lifecycle');
 
 /** The live session whose PTY has this pid. */
 const sessionOf = (harness: ShellHarness, pid: number) => harness.route.listActors().find((s) => s.pid === pid);

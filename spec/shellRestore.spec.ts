@@ -1,27 +1,12 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { startShellHarness, type ShellHarness } from './support/shellHarness.js';
+import { startShellHarness, shellSuite } from './support/shellHarness.js';
 import type { ScreenState } from './support/shellClient.js';
 import { stripAnsi } from '../gateway/shell/authUrlDetector.js';
 
 const BARE_BASH = "PS1='$ ' exec bash --norc --noprofile";
 
-const test = suite<{ harness: ShellHarness; dir: string }>('shell screen restore', { harness: null!, dir: '' });
-
-test.before(async (context) => {
-  context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
-  context.harness = await startShellHarness();
-});
-
-test.after(async ({ harness, dir }) => {
-  await harness.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const test = shellSuite('shell screen restore');
 
 const visible = (state: ScreenState) => ({ viewport: state.viewport, cursor: state.cursor, buffer: state.buffer });
 

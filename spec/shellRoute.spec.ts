@@ -1,27 +1,15 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import type { SessionRecord, SessionStore } from '../persistence/types.js';
-import { startShellHarness, type ShellHarness } from './support/shellHarness.js';
+import { startShellHarness, shellSuite } from './support/shellHarness.js';
 
 /** An interactive bash that reads no rc files, with a fixed prompt. */
 const BARE_BASH = "PS1='$ ' exec bash --norc --noprofile";
 
-const test = suite<{ harness: ShellHarness; dir: string }>('shell route', { harness: null!, dir: '' });
-
-test.before(async (context) => {
-  context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
-  context.harness = await startShellHarness();
-});
-
-test.after(async ({ harness, dir }) => {
-  await harness.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const test = shellSuite('shell route');
 
 test('plain shell: welcome line, then an echo round trip through a real PTY', async ({ harness, dir }) => {
   const client = await harness.connect();

@@ -1,26 +1,11 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
-import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { eventually, startShellHarness, type ShellHarness } from './support/shellHarness.js';
+import { eventually, shellSuite } from './support/shellHarness.js';
 
 /** Small enough to reach in a test, well above one restore frame and the shell high-water mark. */
 const MAX_SOCKET_BUFFER = 4 * 1024 * 1024;
 
-const test = suite<{ harness: ShellHarness; dir: string }>('shell socket buffer cap', { harness: null!, dir: '' });
-
-test.before(async (context) => {
-  context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
-  context.harness = await startShellHarness({ limits: { maxSocketBufferBytes: MAX_SOCKET_BUFFER } });
-});
-
-test.after(async ({ harness, dir }) => {
-  await harness.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const test = shellSuite('shell socket buffer cap', { limits: { maxSocketBufferBytes: MAX_SOCKET_BUFFER } });
 
 test('a socket that stops reading while it keeps sending init (a restore frame each) is cut; the PTY and others are fine', async ({ harness, dir }) => {
   // A screen of wide lines makes each restore frame a few hundred KB; pausing the PTY cannot stop those.

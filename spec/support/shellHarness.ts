@@ -4,8 +4,13 @@
  * SimulatedClock (so detach timeouts are reached by `clock.increment`). `?user=<id>` picks the
  * connecting user (default `u1`).
  */
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { suite } from 'uvu';
 
 import { WebSocketServer } from 'ws';
 import { createMachine, SimulatedClock } from 'xstate';
@@ -106,4 +111,24 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+export interface ShellSuiteContext {
+  harness: ShellHarness;
+  /** A temporary directory (its real path) for the suite's PTYs to start in. */
+  dir: string;
+}
+
+/** A uvu suite with one shell harness and one temporary directory around all its tests. */
+export function shellSuite(name: string, options: ShellHarnessOptions = {}) {
+  const test = suite<ShellSuiteContext>(name, { harness: null!, dir: '' });
+  test.before(async (context) => {
+    context.dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'ag-')));
+    context.harness = await startShellHarness(options);
+  });
+  test.after(async ({ harness, dir }) => {
+    await harness.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return test;
 }
