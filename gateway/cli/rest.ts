@@ -14,6 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { Logger } from '../logger.js';
+import { httpPathname } from './httpPath.js';
 import type { SessionRecord } from '../../persistence/types.js';
 
 /** A session-creation request is two short strings; anything near this size is not one. */
@@ -240,12 +241,8 @@ export function createRestHandler(deps: RestDeps): RestHandler {
   }
 
   return (req, res) => {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    } catch {
-      return false;
-    }
+    const pathname = httpPathname(req.url);
+    if (pathname === null) return false;
     const route = matchRoute(pathname, typeof deps.sessions.getSession === 'function', deps);
     if (!route) return false;
     serve(route, req, res).catch((error: unknown) => fail(req, res, route, error));

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { Logger } from '../logger.js';
+import { httpPathname } from './httpPath.js';
 
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
@@ -107,12 +108,8 @@ export function createStaticHandler(deps: StaticDeps = {}): StaticHandler {
   }
 
   return (req, res) => {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    } catch {
-      return false;
-    }
+    const pathname = httpPathname(req.url);
+    if (pathname === null) return false;
     if (!Object.hasOwn(STATIC_ASSETS, pathname)) return false;
     const asset = STATIC_ASSETS[pathname];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
