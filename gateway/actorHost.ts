@@ -1,6 +1,7 @@
 import { createActor, type ActorOptions, type AnyActorLogic, type AnyActorRef, type InspectionEvent, type Observer } from 'xstate';
 
-import { gatewayMachine, type GatewayChildKind } from '../machines/gateway.machine.js';
+import { createGatewayRootLogic, type GatewayChildKind, type GatewayRootLogic } from '../machines/gatewayRoot.js';
+import { indexSchedulerBySource } from './actorScheduler.js';
 
 /** XState's clock interface (`setTimeout`/`clearTimeout`), e.g. a `SimulatedClock`. */
 export type Clock = NonNullable<ActorOptions<AnyActorLogic>['clock']>;
@@ -32,7 +33,7 @@ export interface ActorHostOptions {
 }
 
 export function createActorHost(options: ActorHostOptions = {}): ActorHost {
-  let root: ReturnType<typeof createActor<typeof gatewayMachine>> | null = null;
+  let root: ReturnType<typeof createActor<GatewayRootLogic>> | null = null;
   const requireRoot = () => {
     if (!root) throw new Error('actorHost: start() has not been called');
     return root;
@@ -43,11 +44,11 @@ export function createActorHost(options: ActorHostOptions = {}): ActorHost {
     },
     start(children) {
       if (root) throw new Error('actorHost: already started');
-      const machine = gatewayMachine.provide({ actors: children as never });
-      root = createActor(machine, {
+      root = createActor(createGatewayRootLogic(children), {
         ...(options.clock ? { clock: options.clock } : {}),
         ...(options.inspect ? { inspect: options.inspect } : {}),
       });
+      indexSchedulerBySource(root.system);
       root.start();
     },
     spawn(kind, id, input) {

@@ -15,7 +15,7 @@ import { protocolError, type ProtocolErrorFrame } from './protocolErrors.js';
  *   idle ──client.send──▶ running ──run.ended──▶ idle
  *                            └──run.ended (abort failed, runtime alive)──▶ locked ──run settles──▶ idle
  *   idle (no subscribers, no live run, sessionIdleTtl) ──▶ closed
- *   idle, nothing ever sequenced, last subscriber leaves ──▶ closed (at once)
+ *   idle, nothing ever sequenced, a subscriber comes or goes ──▶ closed (at once, watchers as output)
  *
  * Runs are child actors (`chatRun.machine.ts`); each run's messages come back as `run.message`
  * and get the next `seq` here, whichever run they belong to, so seq is monotonic per session
@@ -34,6 +34,18 @@ export interface ChatSessionInput {
   /** The highest seq already in the durable log (0 for a new session). */
   latestSeq: number;
   limits: ChatSessionLimits;
+  /** Subscribers an earlier actor of this session handed back when it closed (its output). */
+  watchers?: readonly string[];
+}
+
+/**
+ * What a closed session hands back: the subscribers still watching it. Only a session in which
+ * nothing was ever sequenced closes while watched; the gateway keeps its watchers without an
+ * actor and passes them to the next one (`ChatSessionInput.watchers`), so a made-up session id
+ * costs a live actor only for the subscribe that named it.
+ */
+export interface ChatSessionOutput {
+  watchers: readonly string[];
 }
 
 export interface RunRequest {
@@ -118,6 +130,7 @@ export const chatSessionMachine = setup({
   types: {
     context: {} as ChatSessionContext,
     input: {} as ChatSessionInput,
+    output: {} as ChatSessionOutput,
     events: {} as ChatSessionEvent,
     emitted: {} as ChatSessionEmitted,
   },
@@ -130,12 +143,9 @@ export const chatSessionMachine = setup({
   },
   guards: {
     canClose: ({ context }) => context.subscribers.length === 0 && context.liveRuns.length === 0,
-    // Nothing was ever sequenced here, so keeping the actor buys a returning client nothing; and
-    // subscribing to made-up ids must not hold live-session slots for a whole TTL.
-    lastSubscriberOfEmptySession: ({ context, event }) =>
-      context.seq === 0 &&
-      context.liveRuns.length === 0 &&
-      context.subscribers.every((id) => id === (event as Ev<'client.unsubscribe'>).subscriberId),
+    // Nothing was ever sequenced here and nothing runs, so a live actor buys its watchers nothing
+    // (the gateway keeps them); subscribing to made-up ids must not hold live-session slots.
+    isEmpty: ({ context }) => context.seq === 0 && context.liveRuns.length === 0,
     isCurrentRun: ({ context, event }) => context.currentRun?.runId === (event as Ev<'run.ended'>).runId,
     locksSession: ({ event }) => (event as Ev<'run.ended'>).locksSession,
     isCurrentRunActor: ({ context, event }) =>
@@ -290,7 +300,7 @@ export const chatSessionMachine = setup({
   context: ({ input }) => ({
     sessionId: input.sessionId,
     seq: input.latestSeq,
-    subscribers: [],
+    subscribers: input.watchers ?? [],
     currentRun: null,
     lockedBy: null,
     liveRuns: [],
@@ -315,11 +325,11 @@ export const chatSessionMachine = setup({
   states: {
     idle: {
       on: {
-        'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
-        'client.unsubscribe': [
-          { guard: 'lastSubscriberOfEmptySession', target: 'closed', actions: 'removeSubscriber' },
-          { actions: 'removeSubscriber' },
+        'client.subscribe': [
+          { guard: 'isEmpty', target: 'closed', actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
+          { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
         ],
+        'client.unsubscribe': [{ guard: 'isEmpty', target: 'closed', actions: 'removeSubscriber' }, { actions: 'removeSubscriber' }],
         'client.send': { target: 'running', actions: ['startRun', 'emitRunStarted'] },
         'client.abort': { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
       },
@@ -360,6 +370,7 @@ export const chatSessionMachine = setup({
     },
     closed: { type: 'final' },
   },
+  output: ({ context }) => ({ watchers: context.subscribers }),
 });
 
 /** Pending approvals as the session's runs announce and cancel them. */

@@ -4,16 +4,16 @@ import * as assert from 'uvu/assert';
 import { createActor, createMachine, fromPromise, SimulatedClock } from 'xstate';
 
 import { chatRunMachine, type RuntimeInvocation } from '../machines/chatRun.machine.js';
-import { chatSessionMachine, type ChatSessionEmitted } from '../machines/chatSession.machine.js';
+import { chatSessionMachine, type ChatSessionEmitted, type ChatSessionInput } from '../machines/chatSession.machine.js';
 
 type AbortInput = { provider: string; sessionId: string; runId: string };
 const limits = { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 2000 };
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-function startSession(run: typeof chatRunMachine | ReturnType<typeof createMachine>) {
+function startSession(run: typeof chatRunMachine | ReturnType<typeof createMachine>, input: Partial<ChatSessionInput> = {}) {
   const clock = new SimulatedClock();
   const machine = chatSessionMachine.provide({ actors: { chatRun: run as typeof chatRunMachine } });
-  const actor = createActor(machine, { clock, input: { sessionId: 's', latestSeq: 7, limits } });
+  const actor = createActor(machine, { clock, input: { sessionId: 's', latestSeq: 7, limits, ...input } });
   const emitted: ChatSessionEmitted[] = [];
   actor.on('*', (event) => emitted.push(event));
   actor.start();
@@ -56,16 +56,41 @@ test('a watched idle session never closes', async () => {
   assert.is(actor.getSnapshot().status, 'active');
 });
 
-test('a session with nothing ever sequenced closes as soon as its last subscriber leaves', () => {
+test('a session with nothing ever sequenced closes after each subscriber event and hands its watchers back', () => {
   const clock = new SimulatedClock();
-  const actor = createActor(chatSessionMachine, { clock, input: { sessionId: 'made-up', latestSeq: 0, limits } });
-  actor.start();
-  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
-  actor.send({ type: 'client.subscribe', subscriberId: 'b', lastSeq: 0 });
-  actor.send({ type: 'client.unsubscribe', subscriberId: 'a' });
-  assert.is(actor.getSnapshot().status, 'active', 'b still watches');
-  actor.send({ type: 'client.unsubscribe', subscriberId: 'b' });
-  assert.is(actor.getSnapshot().status, 'done', 'closed at once, not after the TTL');
+  const start = (watchers: string[]) => {
+    const actor = createActor(chatSessionMachine, { clock, input: { sessionId: 'made-up', latestSeq: 0, limits, watchers } });
+    const subscribed: string[] = [];
+    actor.on('subscribed', (event) => subscribed.push(event.subscriberId));
+    actor.start();
+    return { actor, subscribed };
+  };
+  const first = start([]);
+  first.actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
+  assert.equal(first.subscribed, ['a'], 'the subscribe is answered');
+  assert.is(first.actor.getSnapshot().status, 'done', 'closed at once, not after the TTL');
+  assert.equal(first.actor.getSnapshot().output, { watchers: ['a'] });
+
+  const second = start(['a']);
+  second.actor.send({ type: 'client.subscribe', subscriberId: 'b', lastSeq: 0 });
+  assert.equal(second.actor.getSnapshot().output, { watchers: ['a', 'b'] });
+
+  const third = start(['a', 'b']);
+  third.actor.send({ type: 'client.unsubscribe', subscriberId: 'a' });
+  assert.equal(third.actor.getSnapshot().output, { watchers: ['b'] });
+});
+
+test('watchers handed to a new actor get the frames of the run that starts there', () => {
+  const hanging = chatRunMachine.provide({
+    actors: { runtime: fromPromise<unknown, RuntimeInvocation>(async () => null), abortRuntime: fromPromise<boolean, AbortInput>(async () => true) },
+  });
+  const { actor, emitted } = startSession(hanging, { latestSeq: 0, watchers: ['w'] });
+  actor.send(send('r1'));
+  assert.is(actor.getSnapshot().value, 'running');
+  assert.equal(actor.getSnapshot().context.subscribers, ['w', 'a'], 'the watcher and the sender');
+  actor.send({ type: 'run.message', runId: 'r1', message: { kind: 'text', content: 'hi' } });
+  const frame = emitted.find((e) => e.type === 'frame');
+  assert.ok(frame && frame.type === 'frame' && frame.subscribers.includes('w'));
 });
 
 test('a session with events keeps its actor for the TTL after the last subscriber leaves', () => {

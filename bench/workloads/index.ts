@@ -1,5 +1,6 @@
 /** Every workload, in the order a full run measures them. */
 import type { Workload } from '../lib/workload.js';
+import { actorChurn } from './actorChurn.js';
 import { durableLog } from './durableLog.js';
 import { fanout } from './fanout.js';
 import { idleMemory } from './idleMemory.js';
@@ -9,4 +10,4 @@ import { reconnectStorm } from './reconnectStorm.js';
 import { replay } from './replay.js';
 import { screenRestore } from './screenRestore.js';
 
-export const WORKLOADS: Workload[] = [fanout, latency, replay, durableLog, reconnectStorm, idleMemory, ptyThroughput, screenRestore];
+export const WORKLOADS: Workload[] = [fanout, latency, replay, durableLog, reconnectStorm, idleMemory, ptyThroughput, screenRestore, actorChurn];

@@ -9,6 +9,7 @@ import {
   chatSessionMachine,
   type ChatSessionEmitted,
   type ChatSessionEvent,
+  type ChatSessionOutput,
 } from '../../machines/chatSession.machine.js';
 import { protocolError, type ProtocolErrorCode } from '../../machines/protocolErrors.js';
 import type { ChatEventLog, SessionStore } from '../../persistence/types.js';
@@ -66,6 +67,8 @@ const SHUTDOWN_ABORT_GRACE_MS = 2000;
 
 interface ChatConnection extends Subscriber {
   userId: string | number | null;
+  /** Every session this socket subscribed to or sent in: the ones to leave when it closes. */
+  joined: Set<string>;
   /** Frames are handled one at a time, in order, even when a handler awaits the session store. */
   queue: Promise<void>;
 }
@@ -76,6 +79,12 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
   const clients = new Set<WebSocket>();
   const connections = new Map<string, ChatConnection>();
   const liveSessions = new Map<string, AnyActorRef>();
+  /**
+   * Subscribers of sessions that have no live actor: an empty session (nothing ever sequenced)
+   * closes after each subscribe and hands its watchers back here; the next actor of that id gets
+   * them as input. Bounded by sockets × maxSubscriptionsPerSocket.
+   */
+  const watchers = new Map<string, Set<string>>();
   let nextConnectionId = 1;
   let closing = false;
 
@@ -279,6 +288,8 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     const existing = liveSessions.get(sessionId);
     if (existing) return existing;
     if (!spawn || liveSessions.size >= limits.maxLiveSessions) return null;
+    const handedBack = watchers.get(sessionId);
+    watchers.delete(sessionId);
     const actor = host.spawn('chatSession', `chat:${sessionId}`, {
       sessionId,
       latestSeq: log.latestSeq(sessionId),
@@ -287,12 +298,17 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         lockedSessionTimeoutMs: limits.lockedSessionTimeoutMs,
         abortTimeoutMs: limits.abortTimeoutMs,
       },
+      watchers: handedBack ? [...handedBack] : [],
     });
     liveSessions.set(sessionId, actor);
     actor.on('*', (event: ChatSessionEmitted) => handleEmitted(sessionId, event));
     actor.subscribe({
       complete: () => {
         if (liveSessions.get(sessionId) === actor) liveSessions.delete(sessionId);
+        const output = actor.getSnapshot().output as ChatSessionOutput | undefined;
+        // Only sockets still open keep watching (one may have closed inside this transition).
+        const still = (output?.watchers ?? []).filter((id) => connections.has(id));
+        if (still.length > 0) watchers.set(sessionId, new Set(still));
         // The durable log keeps the events; only the in-memory replay tail is let go.
         log.release?.(sessionId);
       },
@@ -321,6 +337,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     if (closing) return sendError(ws, 'INTERNAL_ERROR', sessionId, 'The gateway is shutting down.');
     const actor = sessionActor(sessionId, true);
     if (!actor) return sendError(ws, 'INTERNAL_ERROR', sessionId, 'Too many live sessions on this gateway.');
+    connection.joined.add(sessionId);
     // The row decides where the agent runs: a client-supplied cwd/projectPath never overrides it.
     const { cwd: _cwd, projectPath: _projectPath, ...clientOptions } = command.options;
     const runOptions: Record<string, unknown> = {
@@ -361,17 +378,25 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         sendError(connection.ws, 'INTERNAL_ERROR', target.sessionId, 'Too many live sessions on this gateway.');
         continue;
       }
+      connection.joined.add(target.sessionId);
       sendToSession(actor, { type: 'client.subscribe', subscriberId: connection.id, lastSeq: target.lastSeq });
       accepted += 1;
     }
     return accepted;
   };
 
+  /** Takes a socket off a session's subscribers, wherever they are kept (live actor or watchers). */
+  const leave = (connection: ChatConnection, sessionId: string) => {
+    connection.sessions.delete(sessionId);
+    connection.joined.delete(sessionId);
+    const actor = liveSessions.get(sessionId);
+    if (actor) return actor.send({ type: 'client.unsubscribe', subscriberId: connection.id });
+    const watching = watchers.get(sessionId);
+    if (watching?.delete(connection.id) && watching.size === 0) watchers.delete(sessionId);
+  };
+
   const handleUnsubscribe = (connection: ChatConnection, sessionIds: string[]) => {
-    for (const sessionId of sessionIds) {
-      connection.sessions.delete(sessionId);
-      liveSessions.get(sessionId)?.send({ type: 'client.unsubscribe', subscriberId: connection.id });
-    }
+    for (const sessionId of sessionIds) leave(connection, sessionId);
   };
 
   const handleAbort = (connection: ChatConnection, sessionId: string) => {
@@ -455,6 +480,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         ws,
         userId: context.userId,
         sessions: new Map(),
+        joined: new Set(),
         drainTimer: null,
         // The upgrade request's socket is the one `ws` writes to.
         transport: context.request?.socket ?? null,
@@ -481,15 +507,9 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         connections.delete(connection.id);
         clients.delete(ws);
         fanout.release(connection);
-        for (const sessionId of connection.sessions.keys()) {
-          liveSessions.get(sessionId)?.send({ type: 'client.unsubscribe', subscriberId: connection.id });
-        }
-        // The sender of chat.send may be attached without a cursor yet; the machines know.
-        for (const actor of liveSessions.values()) {
-          if (sessionSnapshot(actor).context.subscribers.includes(connection.id)) {
-            actor.send({ type: 'client.unsubscribe', subscriberId: connection.id });
-          }
-        }
+        // `joined` also holds sessions this socket sent in without subscribing (the machine
+        // attached the sender), so no scan of every live session is needed.
+        for (const sessionId of [...connection.joined]) leave(connection, sessionId);
       });
     },
 

@@ -29,7 +29,7 @@ test('a page shows every state in the diagram and every transition in the table'
 });
 
 test('every machine has a page', () => {
-  assert.is(CHART_SOURCES.length, 5);
+  assert.is(CHART_SOURCES.length, 4, 'chatSession, chatRun, shellSession, pluginTunnel (the root is not a machine)');
   assert.ok(CHARTS_DIR.endsWith('docs/machines/'));
 });
 

@@ -3,9 +3,9 @@
  * test says so); what a real run would tell the session (`run.message`, `run.ended`) the path
  * sends itself. Invariants: seq is assigned strictly +1 with no gap or repeat; `running` exactly
  * when there is a current run, `locked` exactly when a failed abort holds the lock; subscribers
- * are unique; every live run has a live child; the session closes only when nobody watches and
- * no run lives (at the last unsubscribe only if nothing was ever sequenced); an ack reports the
- * session's own seq.
+ * are unique; every live run has a live child; the session closes only when no run lives, and
+ * while watched only if nothing was ever sequenced, handing its watchers back as output; an ack
+ * reports the session's own seq.
  */
 import { createActor, createMachine, SimulatedClock, type AnyEventObject } from 'xstate';
 
@@ -150,9 +150,11 @@ export const chatSessionModel: MachineModel = {
       invariant(c.seq === lastSeq, 'the context seq is the last one assigned');
       if (live.status === 'done') {
         const leaving = event.type === 'client.unsubscribe' ? event.subscriberId : null;
-        const watchers = beforeContext.subscribers.filter((id) => id !== leaving);
-        invariant(watchers.length === 0 && beforeContext.liveRuns.length === 0, 'closed only when unwatched and without runs');
-        if (leaving !== null) invariant(c.seq === 0, 'closed at unsubscribe only if nothing was ever sequenced');
+        const joining = event.type === 'client.subscribe' ? [event.subscriberId as string] : [];
+        const watchers = [...beforeContext.subscribers.filter((id) => id !== leaving), ...joining.filter((id) => !beforeContext.subscribers.includes(id))];
+        invariant(beforeContext.liveRuns.length === 0, 'closed only without runs');
+        invariant(watchers.length === 0 || c.seq === 0, 'closed while watched only if nothing was ever sequenced');
+        invariant(JSON.stringify(live.output) === JSON.stringify({ watchers }), 'whoever still watches is handed back');
         continue;
       }
       invariant(live.matches('running') === (c.currentRun !== null), 'running exactly when there is a current run');

@@ -1,18 +1,11 @@
 /** The machines docs/machines/ documents, with a one-line summary each. */
 import { chatRunMachine } from '../../machines/chatRun.machine.js';
 import { chatSessionMachine } from '../../machines/chatSession.machine.js';
-import { gatewayMachine } from '../../machines/gateway.machine.js';
 import { pluginTunnelMachine } from '../../machines/pluginTunnel.machine.js';
 import { shellSessionMachine } from '../../machines/shellSession.machine.js';
 import type { ChartSource } from './machineChart.js';
 
 export const CHART_SOURCES: ChartSource[] = [
-  {
-    name: 'gateway',
-    machine: gatewayMachine,
-    file: 'machines/gateway.machine.ts',
-    summary: 'The root of the actor system: spawns, stops and releases every chat session, shell session and plugin tunnel.',
-  },
   {
     name: 'chatSession',
     machine: chatSessionMachine,

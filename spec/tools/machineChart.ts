@@ -171,5 +171,8 @@ export function renderIndex(sources: ChartSource[]): string {
     '',
     ...sources.map((source) => `- [${source.machine.id}](${source.name}.md): ${source.summary}`),
     '',
+    'Their parent, the root of the actor system (`machines/gatewayRoot.ts`), is not a machine: it has one',
+    'state and keeps its children in a Map, because a machine copies its children on every spawn and stop.',
+    '',
   ].join('\n');
 }
