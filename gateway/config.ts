@@ -44,13 +44,24 @@ export const DEFAULT_LIMITS = {
    * mark plus one catch-up batch) or a paused PTY leaves behind (its high-water mark plus one chunk).
    */
   maxSocketBufferBytes: 64 * MiB,
+  /**
+   * Bytes queued to all /ws and /shell sockets of the gateway together. The per-socket cap alone
+   * let 30 sockets that stopped reading (each asking for screen restores) hold ~1 GiB. Checked
+   * before a frame is queued: four sockets at the per-socket cap, or hundreds of slow readers at
+   * their high-water marks, fit; beyond it a /shell socket that asks is cut and a /ws subscriber
+   * lags (caught up from the log later). Must not be under `maxSocketBufferBytes`.
+   */
+  maxTotalSocketBufferBytes: 256 * MiB,
   /** A session with no subscribers and no running run is dropped from memory after this (its log stays). */
   sessionIdleTtlMs: 5 * MINUTE,
   /** Sessions held in memory at once; a subscribe or send beyond it gets INTERNAL_ERROR "Too many sessions". */
   maxLiveSessions: 10_000,
   /** Sessions one socket may be subscribed to at once; further entries of a chat.subscribe are skipped. */
   maxSubscriptionsPerSocket: 256,
-  /** Longest app session id accepted; longer ids are refused (they would name actors and log rows). */
+  /**
+   * Longest app session id accepted on /ws and /shell; longer ids are refused (they name actors,
+   * log rows and PTY keys, and /shell prints them). 256 is far above any generated id (a UUID is 36).
+   */
   maxSessionIdLength: 256,
   /** A runtime abort that has not answered by then counts as a failed abort. */
   abortTimeoutMs: 30 * SECOND,
@@ -82,6 +93,14 @@ export const DEFAULT_LIMITS = {
   shellKillGraceMs: 2 * SECOND,
   /** Frames one /shell socket may send while its `init` is still resolving; beyond it the socket is closed 1008. */
   shellMaxPendingFrames: 1000,
+  /**
+   * Input bytes one PTY may hold that its program has not read yet (the kernel takes a few KiB,
+   * the rest waits in the gateway). One largest frame (`maxPayloadBytes`) fits whole, so any
+   * single paste into a program that reads gets through; a program that never reads cannot make
+   * the gateway hold more (0.9 MB frames at 150/s grew it by 1.1 GB in 8 s). Input beyond it is
+   * dropped and the viewer who typed it gets a red error line.
+   */
+  shellMaxPendingInputBytes: 1 * MiB,
 
   // ---- /plugin-ws ----
   /** Bytes of client frames queued while the upstream connects; over it the client is closed 1008. */
@@ -98,6 +117,20 @@ export const DEFAULT_LIMITS = {
   pluginCloseTimeoutMs: 5 * SECOND,
   /** Largest frame accepted from a plugin (upstream); a bigger one is an upstream error (client closed 4502). */
   pluginMaxPayloadBytes: 16 * MiB,
+
+  // ---- standalone REST (gateway/cli/rest.ts; an embedding host creates sessions in its own store) ----
+  /**
+   * Longest `projectPath` POST /api/providers/sessions accepts, in UTF-8 bytes: Linux's PATH_MAX,
+   * so no path the OS could open is refused. Unbounded, 2 000 sessions with 60 KB paths grew the
+   * data dir by 110 MB. Longer: 400 PROJECT_PATH_TOO_LONG.
+   */
+  maxProjectPathBytes: 4096,
+  /**
+   * Sessions the standalone server stores at most (rows are never deleted). With the bound above a
+   * row is at most ~4.5 KB, so the table stays under ~45 MB; each session's event log has its own
+   * bounds. Beyond it POST /api/providers/sessions answers 507 MAX_STORED_SESSIONS.
+   */
+  maxStoredSessions: 10_000,
 } as const;
 
 export type GatewayLimits = { -readonly [K in keyof typeof DEFAULT_LIMITS]: number };
@@ -117,6 +150,7 @@ export function resolveLimits(overrides: Partial<GatewayLimits> | undefined): Ga
     ['subscriberHighWaterMarkBytes', 'maxSocketBufferBytes'],
     ['shellLowWaterMarkBytes', 'shellHighWaterMarkBytes'],
     ['shellHighWaterMarkBytes', 'maxSocketBufferBytes'],
+    ['maxSocketBufferBytes', 'maxTotalSocketBufferBytes'],
     ['pluginLowWaterMarkBytes', 'pluginHighWaterMarkBytes'],
   ];
   for (const [low, high] of pairs) {

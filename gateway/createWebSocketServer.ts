@@ -15,9 +15,11 @@ import { createConsoleLogger, redactUrl, type Logger } from './logger.js';
 import { createPluginRoute } from './plugin/pluginRoute.js';
 import { createRateLimiter } from './rateLimit.js';
 import type { ConnectionContext, RouteHandler } from './route.js';
+import { createSendBudget } from './sendBudget.js';
 import { createShellRoute } from './shell/shellRoute.js';
+import { resolveShellUser } from './shell/shellUser.js';
 import type { GatewayDeps, GatewayUser } from './types.js';
-import { authenticateUpgrade, isOriginAllowed, rejectUpgrade, userExpiry, userIdOf } from './upgrade.js';
+import { authenticateUpgrade, isOriginAllowed, parseRequestTarget, rejectUpgrade, userExpiry, userIdOf } from './upgrade.js';
 
 /**
  * The wiring: the one place that builds the real adapters, provides them to the machines and
@@ -42,11 +44,13 @@ const MAX_TIMER_MS = 2_147_483_647;
  * The request target's path exactly as sent, query dropped. Not `new URL(...).pathname`: that
  * resolves `..` and `%2e%2e` segments, so `/plugin-ws/a/../b` would open a tunnel to plugin `b`
  * and `/plugin-ws/..` would be an unknown path instead of an invalid plugin name (4400).
+ * `parsed` is the target already parsed (`parseRequestTarget`): a target that does not parse is
+ * refused with 400 before this is called.
  */
-function requestPathname(url: string | undefined): string {
+function requestPathname(url: string | undefined, parsed: URL): string {
   const target = url ?? '/';
-  // Absolute-form targets (`GET http://host/ws`) come from proxies; only they need parsing.
-  if (!target.startsWith('/')) return new URL(target, 'http://localhost').pathname;
+  // Absolute-form targets (`GET http://host/ws`) come from proxies; only they need the parse.
+  if (!target.startsWith('/')) return parsed.pathname;
   const end = target.search(/[?#]/);
   return end === -1 ? target : target.slice(0, end);
 }
@@ -102,6 +106,8 @@ export function createWebSocketServer<TProvider extends string = string>(
   if (!deps.chat?.runtime) throw new TypeError('createWebSocketServer: deps.chat.runtime is required');
 
   const limits = resolveLimits(deps.limits);
+  // Before anything is opened: a shell user that cannot be switched to refuses construction.
+  const shellUser = deps.shell?.user === undefined ? null : resolveShellUser(deps.shell.user);
   const logger: Logger = deps.logger ?? createConsoleLogger('info');
   const allowedOrigins = deps.allowedOrigins ?? [];
 
@@ -126,7 +132,9 @@ export function createWebSocketServer<TProvider extends string = string>(
     sessions,
     log,
   });
-  const shell = createShellRoute({ host, limits, logger, shell: deps.shell, sessions, spawnPty: deps.shell?.spawnPty });
+  // One bound on bytes queued to all /ws and /shell sockets together (maxTotalSocketBufferBytes).
+  const sendBudget = createSendBudget(limits.maxTotalSocketBufferBytes);
+  const shell = createShellRoute({ host, limits, logger, shell: deps.shell, user: shellUser, sessions, spawnPty: deps.shell?.spawnPty, sendBudget });
   const plugin = createPluginRoute({ host, limits, logger, getPluginPort: deps.getPluginPort });
   host.start({ chatSession: chat.logic, shellSession: shell.logic, pluginTunnel: plugin.logic });
   chat.recoverInterruptedRuns();
@@ -198,6 +206,8 @@ export function createWebSocketServer<TProvider extends string = string>(
       return;
     }
     const context: ConnectionContext = { request, user, userId: userIdOf(user), pathname };
+    // Before the route sees the socket: the /ws fan-out finds the budget from the socket.
+    if (route !== plugin) sendBudget.track(ws);
     route.handle(ws, context);
     // After the route attached its listener: prependListener still puts the limiter first.
     limitRate(ws);
@@ -208,7 +218,14 @@ export function createWebSocketServer<TProvider extends string = string>(
     // for as long as the socket lives, ~1.3 KB per open socket.
     socket.on('error', destroySocket);
     if (closed) return rejectUpgrade(socket, 503);
-    const pathname = requestPathname(request.url);
+    // `GET http://[::1/ws`: no route, no token can be read from it. 400 before anything else reads
+    // it (the URL itself is not logged: it may hold a token that cannot be redacted).
+    const target = parseRequestTarget(request.url);
+    if (target === null) {
+      logger.warn('WebSocket upgrade with a malformed request target refused', { status: 400 });
+      return rejectUpgrade(socket, 400);
+    }
+    const pathname = requestPathname(request.url, target);
     if (!isOriginAllowed(request, allowedOrigins)) {
       logger.warn('WebSocket upgrade from a foreign origin refused', { origin: request.headers.origin, pathname });
       return rejectUpgrade(socket, 403);

@@ -29,9 +29,17 @@ export function createConsoleLogger(level: LogLevel = 'info'): Logger {
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-/** Replaces a `token` query parameter so upgrade URLs can be logged safely. */
+/**
+ * Replaces a `token` query parameter so upgrade URLs can be logged safely. A target that does not
+ * parse cannot be redacted, so none of it is logged.
+ */
 export function redactUrl(rawUrl: string | undefined): string {
-  const url = new URL(rawUrl ?? '/', 'http://localhost');
+  let url: URL;
+  try {
+    url = new URL(rawUrl ?? '/', 'http://localhost');
+  } catch {
+    return '(malformed request target)';
+  }
   if (url.searchParams.has('token')) url.searchParams.set('token', 'REDACTED');
   return `${url.pathname}${url.search}`;
 }

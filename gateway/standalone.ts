@@ -5,17 +5,21 @@ import { join } from 'node:path';
 
 import { openDatabase } from '../persistence/database.js';
 import { createSqliteSessionStore } from '../persistence/sessionStore.js';
+import { httpPathname } from './cli/httpPath.js';
 import type { CliOptions } from './cli/options.js';
 import { createRestHandler } from './cli/rest.js';
 import { createStaticHandler } from './cli/static.js';
+import { securePrivateDir, securePrivateFiles } from './cli/dataDir.js';
 import { loadOrCreateToken } from './cli/token.js';
+import { resolveLimits, type GatewayLimits } from './config.js';
 import { createWebSocketServer, type GatewayHandle } from './createWebSocketServer.js';
 import { createDemoRuntime } from './demoAgent.js';
 import { createGatewayInspector, type GatewayInspector } from './inspect.js';
 import { startInspectorBridge, type InspectorBridge } from './inspectBridge.js';
 import { createConsoleLogger } from './logger.js';
 import type { SpawnPty } from './shell/ptyProcesses.js';
-import type { ProviderRuntime } from './types.js';
+import { resolveShellUser } from './shell/shellUser.js';
+import type { ProviderRuntime, ShellDeps } from './types.js';
 
 /**
  * The standalone server behind the `agent-gateway` command: one http server with the REST
@@ -23,6 +27,24 @@ import type { ProviderRuntime } from './types.js';
  */
 
 export const DATABASE_FILE_NAME = 'agent-gateway.sqlite';
+
+/**
+ * The standalone http server's timeouts. Node's defaults (headers 60 s, whole request 300 s, both
+ * checked every 30 s) let 3 000 half-sent upgrade requests hold a socket each for 70–100 s. An
+ * upgrade request is nothing but headers, and a real client sends them at once. Upgraded sockets
+ * are not subject to these (the heartbeat watches them). Idle keep-alive connections keep Node's
+ * 5 s `keepAliveTimeout`. An embedding host owns its server: docs/EMBEDDING.md says what to set.
+ */
+export const STANDALONE_HTTP_TIMEOUTS = {
+  /** Headers not complete by then: 408 and the connection is closed. */
+  headersTimeoutMs: 10_000,
+  /** A whole request, body included (a REST body is at most 64 KiB). Must be >= headersTimeoutMs. */
+  requestTimeoutMs: 30_000,
+  /** How often Node checks the two above; its 30 s default would add up to 30 s to each. */
+  connectionsCheckingIntervalMs: 1_000,
+} as const;
+
+export type StandaloneHttpTimeouts = { -readonly [K in keyof typeof STANDALONE_HTTP_TIMEOUTS]: number };
 
 export interface Standalone {
   /** http://host:port */
@@ -33,7 +55,7 @@ export interface Standalone {
   close(): Promise<void>;
 }
 
-/** What `agent-gateway record` changes in the standalone server (gateway/recording/recordCommand.ts). */
+/** What `agent-gateway record` (gateway/recording/recordCommand.ts) and tests change in the standalone server. */
 export interface StandaloneHooks {
   /** Wraps the demo runtime before the gateway gets it. */
   wrapRuntime?(runtime: ProviderRuntime): ProviderRuntime;
@@ -41,6 +63,10 @@ export interface StandaloneHooks {
   spawnPty?: SpawnPty;
   /** Called with the gateway before it accepts a connection. */
   onGateway?(gateway: GatewayHandle): void;
+  /** Limits over DEFAULT_LIMITS, for the gateway and the REST routes (`maxStoredSessions`, `maxProjectPathBytes`). */
+  limits?: Partial<GatewayLimits>;
+  /** Timeouts over STANDALONE_HTTP_TIMEOUTS. */
+  httpTimeouts?: Partial<StandaloneHttpTimeouts>;
 }
 
 /** Constant-time token comparison (hashing first makes the lengths equal). */
@@ -57,6 +83,11 @@ export async function startStandalone(
   hooks: StandaloneHooks = {},
 ): Promise<Standalone> {
   const logger = createConsoleLogger(options.logLevel);
+  const limits = resolveLimits(hooks.limits);
+  const timeouts: StandaloneHttpTimeouts = { ...STANDALONE_HTTP_TIMEOUTS, ...hooks.httpTimeouts };
+  // First: a --shell-user the gateway cannot switch to fails before anything is created.
+  const shellUser = options.shellUser === undefined ? null : resolveShellUser(options.shellUser, '--shell-user');
+  securePrivateDir(options.dataDir);
   const { token } = loadOrCreateToken(options.dataDir, options.token);
   const databasePath = join(options.dataDir, DATABASE_FILE_NAME);
   // The REST routes' own connection to the same file (WAL lets the two work side by side).
@@ -77,9 +108,22 @@ export async function startStandalone(
     listActors: () => gateway?.listActors() ?? { chat: [], shell: [] },
     clientConfig: () => ({ defaultProjectPath: process.cwd(), providers: runtime.providers }),
     logger,
+    maxProjectPathBytes: limits.maxProjectPathBytes,
+    maxStoredSessions: limits.maxStoredSessions,
   });
   const playground = createStaticHandler({ logger });
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const serverOptions = {
+    headersTimeout: timeouts.headersTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    connectionsCheckingInterval: timeouts.connectionsCheckingIntervalMs,
+  };
+  const server = createServer(serverOptions, (req: IncomingMessage, res: ServerResponse) => {
+    // `GET http://[::1/x` gets past Node's parser but names no path: 400, as for an upgrade.
+    if (httpPathname(req.url) === null) {
+      res.writeHead(400, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: 'Malformed request target' }));
+      return;
+    }
     if (rest(req, res)) return;
     if (playground(req, res)) return;
     res.writeHead(404, { 'content-type': 'application/json' });
@@ -96,19 +140,28 @@ export async function startStandalone(
     inspector?.stop();
     await bridge?.close();
   };
+  const shell: ShellDeps = {
+    ...(hooks.spawnPty ? { spawnPty: hooks.spawnPty } : {}),
+    ...(shellUser ? { user: shellUser.uid } : {}),
+  };
   gateway = createWebSocketServer(server, {
     verifyClient: {
       authenticateWebSocket: (given) => (tokenMatches(token, given) ? { id: 'local', username: 'local' } : null),
     },
     chat: { runtime: hooks.wrapRuntime ? hooks.wrapRuntime(runtime) : runtime },
-    ...(hooks.spawnPty ? { shell: { spawnPty: hooks.spawnPty } } : {}),
+    shell,
     ...(inspector ? { inspect: inspector.inspect } : {}),
     sessions,
     getPluginPort: (name) => (Object.hasOwn(options.plugins, name) ? options.plugins[name] : null),
     databasePath,
     allowedOrigins: options.allowedOrigins,
+    limits,
     logger,
   });
+  // Both connections are open, so the database and its -wal/-shm exist now.
+  for (const { file, error } of securePrivateFiles(options.dataDir, [DATABASE_FILE_NAME, `${DATABASE_FILE_NAME}-wal`, `${DATABASE_FILE_NAME}-shm`])) {
+    logger.warn('Could not make a data file owner-only', { file, error });
+  }
   hooks.onGateway?.(gateway);
 
   try {
@@ -135,6 +188,7 @@ export async function startStandalone(
   print(`  shell:  ws://${host}:${port}/shell?token=<token>`);
   print(`  REST:   POST ${url}/api/providers/sessions  (Authorization: Bearer <token>)`);
   print(`  data:   ${databasePath}`);
+  if (shellUser) print(`  terminals run as: ${shellUser.name} (uid ${shellUser.uid})`);
   if (bridge) print(`  inspect: open ${bridge.pageUrl} in a browser (Stately inspector; events at ${bridge.wsUrl})`);
   else if (inspector) print(`  inspect: actor events go to ${inspector.url}`);
 

@@ -84,6 +84,14 @@ export interface ShellDeps {
   allowedRoots?: string[];
   /** Environment variable names removed from every PTY's environment, besides the defaults. */
   envDenyList?: string[];
+  /**
+   * The OS user (name or uid) PTYs run as, with its own groups, HOME, USER and LOGNAME. Without
+   * it a terminal runs as the gateway's user and can read everything the gateway can (its
+   * environment through /proc, its files, the host's secrets): the env deny-list hides variables,
+   * it is not a boundary. Needs Linux, util-linux's `setpriv` and a gateway running as root;
+   * construction throws when the user does not exist or cannot be switched to.
+   */
+  user?: string | number;
   /** node-pty's `spawn`, replaced by hosts that wrap it (recording a session) and by scripted PTYs in tests. */
   spawnPty?: SpawnPty;
   /**

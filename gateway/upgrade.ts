@@ -8,10 +8,23 @@ import type { GatewayUser, VerifyClientDeps } from './types.js';
  * the request, plus the one helper that answers a refused upgrade on the raw socket.
  */
 
+/**
+ * The request target as a URL, or null when it does not parse (`GET http://[::1/ws`, `GET //[::1/`:
+ * Node's HTTP parser lets such targets through). The one parse every handler uses, so such a
+ * request is answered 400 wherever it arrives (upgrade, REST, static files) instead of throwing.
+ */
+export function parseRequestTarget(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://localhost');
+  } catch {
+    return null;
+  }
+}
+
 /** `?token=` first, else the second word of the Authorization header. Cookies are not read. */
 export function readToken(request: IncomingMessage): string | null {
-  const url = new URL(request.url ?? '/', 'http://localhost');
-  const fromQuery = url.searchParams.get('token');
+  // A target that does not parse is refused with 400 before authentication; null here is only a guard.
+  const fromQuery = parseRequestTarget(request.url)?.searchParams.get('token') ?? null;
   if (fromQuery !== null) return fromQuery;
   const header = request.headers.authorization;
   if (typeof header !== 'string') return null;
@@ -61,7 +74,7 @@ export function userIdOf(user: GatewayUser): string | number | null {
   return null;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 /** Answers a refused upgrade with a plain HTTP response and closes the socket. */
 export function rejectUpgrade(socket: Duplex, status: number): void {

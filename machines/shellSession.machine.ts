@@ -20,6 +20,8 @@ export const RECONNECT_NOTICE = `${CYAN}[Reconnected to existing session]${RESET
 export const exitLine = (exitCode: number, signal: number | null): string =>
   `\r\n${YELLOW}Process exited with code ${exitCode}${signal ? ` (${signal})` : ''}${RESET}\r\n`;
 export const errorLine = (message: string): string => `\r\n${RED}Error: ${message}${RESET}\r\n`;
+/** Input refused because the program has not read what already waits (`shellMaxPendingInputBytes`). */
+export const INPUT_DROPPED_LINE = errorLine('Input dropped: the program is not reading its input');
 
 /** URLs found while nobody watched wait for the next viewer; only the newest few matter. */
 export const MAX_UNDELIVERED_AUTH_URLS = 8;
@@ -53,7 +55,7 @@ export interface ShellSessionInput {
 
 /** Commands to the `pty` actor (verbs). */
 export type PtyCommand =
-  | { type: 'pty.write'; data: string }
+  | { type: 'pty.write'; viewerId: string; data: string }
   | { type: 'pty.resize'; cols: number; rows: number }
   | { type: 'pty.pause' }
   | { type: 'pty.resume' }
@@ -65,6 +67,8 @@ export type PtyReport =
   | { type: 'pty.spawnFailed'; message: string }
   | { type: 'pty.output'; data: string; authUrls: AuthUrlNotice[] }
   | { type: 'pty.exited'; exitCode: number; signal: number | null }
+  /** A viewer's input was dropped (too much unread input waits); reported once per overflow per viewer. */
+  | { type: 'pty.inputDropped'; viewerId: string }
   | { type: 'screen.snapshotted'; viewerId: string; data: string }
   | { type: 'screen.congested' }
   | { type: 'screen.drained' };
@@ -224,8 +228,14 @@ export const shellSessionMachine = setup({
 
     writeInput: sendTo('pty', ({ event }) => ({
       type: 'pty.write' as const,
+      viewerId: event.type === 'client.input' ? event.viewerId : '',
       data: event.type === 'client.input' ? event.data : '',
     })),
+
+    reportInputDropped: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'pty.inputDropped' || !(event.viewerId in context.viewers)) return;
+      enqueue.emit({ type: 'shell.frame', to: [event.viewerId], frame: { type: 'output', data: INPUT_DROPPED_LINE } });
+    }),
 
     resizePty: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'client.resize') return;
@@ -308,6 +318,7 @@ export const shellSessionMachine = setup({
             'pty.output': { actions: 'deliverOutput' },
             'pty.exited': { target: 'exited', actions: 'recordExit' },
             'client.input': { guard: 'isViewer', actions: 'writeInput' },
+            'pty.inputDropped': { actions: 'reportInputDropped' },
             'client.resize': { guard: 'isViewer', actions: 'resizePty' },
             'viewer.congested': { guard: 'isViewer', actions: ['markCongested', 'syncFlow'] },
             'viewer.drained': { actions: ['markDrained', 'syncFlow'] },

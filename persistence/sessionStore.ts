@@ -14,6 +14,20 @@ import type { SessionDescription, SessionRecord, SessionStore } from './types.js
 /** `listSessions()` without a limit returns at most this many (newest activity first). */
 export const DEFAULT_SESSION_LIST_LIMIT = 1000;
 
+/** Thrown by `createSession` when `maxSessions` sessions are stored already; nothing was written. */
+export class SessionLimitError extends Error {
+  readonly code = 'MAX_STORED_SESSIONS';
+  constructor(readonly limit: number) {
+    super(`${limit} sessions are stored already`);
+    this.name = 'SessionLimitError';
+  }
+}
+
+export interface CreateSessionOptions {
+  /** Refuse (SessionLimitError) when this many sessions are stored already. Default: no cap. */
+  maxSessions?: number;
+}
+
 export interface CreateSessionInput {
   provider: string;
   projectPath?: string | null;
@@ -26,8 +40,8 @@ export interface SqliteSessionStore extends SessionStore {
   getSession(sessionId: string): SessionRecord | null;
   assignProviderSessionId(sessionId: string, providerSessionId: string): void;
   describeSession(sessionId: string): SessionDescription | null;
-  /** Inserts a session; throws if the id is already taken. */
-  createSession(input: CreateSessionInput): SessionRecord;
+  /** Inserts a session; throws if the id is already taken, SessionLimitError if the store is full. */
+  createSession(input: CreateSessionInput, options?: CreateSessionOptions): SessionRecord;
   /** Sessions by most recent activity first. */
   listSessions(options?: { limit?: number }): SessionRecord[];
 }
@@ -57,6 +71,14 @@ export function createSqliteSessionStore(
 
   const findRow = (sessionId: string): SessionRow | null =>
     db.select().from(sessions).where(eq(sessions.sessionId, sessionId)).get() ?? null;
+
+  // Count and insert in one IMMEDIATE transaction: no other writer, in this process or another one
+  // on the same file, can insert in between, so the cap is exact.
+  const insertUnderCap = database.sqlite.transaction((row: SessionRow, maxSessions: number) => {
+    const stored = db.select({ n: count() }).from(sessions).get()?.n ?? 0;
+    if (stored >= maxSessions) throw new SessionLimitError(maxSessions);
+    db.insert(sessions).values(row).run();
+  });
 
   return {
     getSession(sessionId) {
@@ -90,7 +112,7 @@ export function createSqliteSessionStore(
       };
     },
 
-    createSession(input) {
+    createSession(input, createOptions = {}) {
       const at = now();
       const row: SessionRow = {
         sessionId: input.sessionId ?? randomUUID(),
@@ -101,7 +123,12 @@ export function createSqliteSessionStore(
         createdAt: at,
         updatedAt: at,
       };
-      db.insert(sessions).values(row).run();
+      const { maxSessions } = createOptions;
+      if (maxSessions === undefined) {
+        db.insert(sessions).values(row).run();
+        return toRecord(row);
+      }
+      insertUnderCap.immediate(row, maxSessions);
       return toRecord(row);
     },
 

@@ -39,6 +39,7 @@ options('defaults with an empty command line and environment', () => {
     logLevel: 'info',
     inspect: undefined,
     allowedOrigins: [],
+    shellUser: undefined,
   });
 });
 
@@ -46,12 +47,12 @@ options('every flag, in both --x=v and --x v forms', () => {
   const spaced = parse([
     '--port', '4000', '--host', '::1', '--data-dir', '/tmp/d', '--plugin', 'web=5000', '--plugin', 'ide-2=5001',
     '--demo-pace-ms', '0', '--permission-timeout-ms', '1500', '--log-level', 'debug', '--inspect',
-    '--allowed-origin', 'http://localhost:5173', '--allowed-origin', 'https://app.example.com',
+    '--allowed-origin', 'http://localhost:5173', '--allowed-origin', 'https://app.example.com', '--shell-user', 'nobody',
   ]);
   const equals = parse([
     '--port=4000', '--host=::1', '--data-dir=/tmp/d', '--plugin=web=5000', '--plugin=ide-2=5001',
     '--demo-pace-ms=0', '--permission-timeout-ms=1500', '--log-level=debug', '--inspect',
-    '--allowed-origin=http://localhost:5173', '--allowed-origin=https://app.example.com',
+    '--allowed-origin=http://localhost:5173', '--allowed-origin=https://app.example.com', '--shell-user=nobody',
   ]);
   const expected: CliOptions = {
     port: 4000,
@@ -64,6 +65,7 @@ options('every flag, in both --x=v and --x v forms', () => {
     logLevel: 'debug',
     inspect: true,
     allowedOrigins: ['http://localhost:5173', 'https://app.example.com'],
+    shellUser: 'nobody',
   };
   assert.equal(spaced, expected);
   assert.equal(equals, expected);
@@ -80,6 +82,7 @@ options('environment variables, and flags winning over them', () => {
     GATEWAY_DEMO_PACE_MS: '10',
     GATEWAY_PERMISSION_TIMEOUT_MS: '2000',
     GATEWAY_ALLOWED_ORIGINS: 'http://a.test,http://b.test:8080',
+    GATEWAY_SHELL_USER: ' 65534 ',
   };
   const fromEnv = parse([], env);
   assert.is(fromEnv.port, 5555);
@@ -91,6 +94,7 @@ options('environment variables, and flags winning over them', () => {
   assert.is(fromEnv.demoPaceMs, 10);
   assert.is(fromEnv.permissionTimeoutMs, 2000);
   assert.equal(fromEnv.allowedOrigins, ['http://a.test', 'http://b.test:8080']);
+  assert.is(fromEnv.shellUser, '65534');
 
   const flagged = parse(['--port', '6000', '--data-dir', './x', '--plugin', 'beta=8002', '--allowed-origin', 'http://c.test', '--log-level', 'error'], env);
   assert.is(flagged.port, 6000);
@@ -98,6 +102,7 @@ options('environment variables, and flags winning over them', () => {
   assert.equal(flagged.plugins, { alpha: 7001, beta: 8002 });
   assert.equal(flagged.allowedOrigins, ['http://c.test']);
   assert.is(flagged.logLevel, 'error');
+  assert.is(parse(['--shell-user', 'agent'], env).shellUser, 'agent');
 
   // Empty variables count as unset.
   assert.is(parse([], { PORT: '', GATEWAY_TOKEN: ' ' }).port, 3001);
@@ -141,6 +146,9 @@ options('unknown flags and bad values throw a message naming the option', () => 
     [['--allowed-origin', 'localhost:5173'], {}, /--allowed-origin must be an origin/],
     [['--allowed-origin', 'http://a.test/path'], {}, /--allowed-origin must be an origin/],
     [['--help=yes'], {}, /--help takes no value/],
+    [['--shell-user='], {}, /--shell-user must not be empty/],
+    [['--shell-user'], {}, /--shell-user needs a value/],
+    [['--shell-user', 'a', '--shell-user', 'b'], {}, /--shell-user is given more than once/],
   ];
   for (const [argv, env, message] of cases) assert.match(parseError(argv, env), message, JSON.stringify(argv));
 });
@@ -153,10 +161,10 @@ options('--help lists every option with its environment variable and default', (
   const result = parseCliOptions(['--help'], {});
   if (!('help' in result)) throw new Error('no help');
   const help = result.help;
-  for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--permission-timeout-ms', '--log-level', '--inspect', '--allowed-origin', '--help']) {
+  for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--permission-timeout-ms', '--log-level', '--inspect', '--allowed-origin', '--shell-user', '--help']) {
     assert.ok(help.includes(flag), flag);
   }
-  for (const env of ['PORT', 'GATEWAY_HOST', 'GATEWAY_DATA_DIR', 'GATEWAY_PLUGINS', 'GATEWAY_TOKEN', 'GATEWAY_DEMO_PACE_MS', 'GATEWAY_PERMISSION_TIMEOUT_MS', 'GATEWAY_LOG_LEVEL', 'GATEWAY_ALLOWED_ORIGINS']) {
+  for (const env of ['PORT', 'GATEWAY_HOST', 'GATEWAY_DATA_DIR', 'GATEWAY_PLUGINS', 'GATEWAY_TOKEN', 'GATEWAY_DEMO_PACE_MS', 'GATEWAY_PERMISSION_TIMEOUT_MS', 'GATEWAY_LOG_LEVEL', 'GATEWAY_ALLOWED_ORIGINS', 'GATEWAY_SHELL_USER']) {
     assert.ok(help.includes(env), env);
   }
   for (const fact of ['default: 3001', 'default: 127.0.0.1', 'default: ./data', 'default: 50', 'default: 60000', 'default: info']) {

@@ -134,7 +134,7 @@ test('input and resize are written only for attached viewers', () => {
   s.actor.send({ type: 'client.input', viewerId: 'stranger', data: 'rm\r' });
   s.actor.send({ type: 'client.resize', viewerId: 'v1', cols: 90, rows: 20 });
   assert.equal(s.commands, [
-    { type: 'pty.write', data: 'ls\r' },
+    { type: 'pty.write', viewerId: 'v1', data: 'ls\r' },
     { type: 'pty.resize', cols: 90, rows: 20 },
   ]);
 });

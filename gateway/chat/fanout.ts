@@ -1,6 +1,7 @@
 import { WebSocket } from 'ws';
 
 import type { ChatEventLog } from '../../persistence/types.js';
+import { frameBytes, sendBudgetOf } from '../sendBudget.js';
 
 /**
  * Fan-out with back-pressure for `/ws` subscribers. Each (socket, session) pair has a cursor:
@@ -71,6 +72,13 @@ export function createFanout(options: FanoutOptions): Fanout {
   const { log } = options;
 
   /**
+   * The gateway-wide send budget (`maxTotalSocketBufferBytes`): a frame it refuses is treated
+   * like a full socket buffer (the pair lags and is caught up from the log later), so nothing is
+   * lost and no memory is spent on it now.
+   */
+  const admits = (ws: WebSocket, json: string) => sendBudgetOf(ws)?.admit(ws, frameBytes(json)) ?? true;
+
+  /**
    * Durable before visible: a corked socket is released only once the log has written every
    * event appended so far, so a crash (kill -9) can lose only events no client has seen, and
    * the seq of a lost event is never one a client holds. Writes stay batched per turn: the
@@ -134,12 +142,22 @@ export function createFanout(options: FanoutOptions): Fanout {
       // took (the batch may still hold events of this turn: then it waits for their write, and
       // the buffer check stops the loop at the high-water mark).
       subscriber.transport?.cork();
+      let refused = false;
       for (const event of events) {
+        if (!admits(ws, event.json)) {
+          refused = true;
+          break;
+        }
         ws.send(event.json);
         cursor.cursor = event.seq;
       }
       const { transport } = subscriber;
       if (transport) whenWritten(() => transport.uncork());
+      if (refused) {
+        cursor.lagging = true;
+        scheduleDrainCheck(subscriber);
+        return;
+      }
     }
     cursor.lagging = false;
   };
@@ -155,7 +173,7 @@ export function createFanout(options: FanoutOptions): Fanout {
       if (cursor.lagging || seq <= cursor.cursor) return;
       const { ws } = subscriber;
       if (ws.readyState !== WebSocket.OPEN) return;
-      if (seq !== cursor.cursor + 1 || ws.bufferedAmount > options.highWaterMarkBytes) {
+      if (seq !== cursor.cursor + 1 || ws.bufferedAmount > options.highWaterMarkBytes || !admits(ws, json)) {
         cursor.lagging = true;
         scheduleDrainCheck(subscriber);
         return;

@@ -21,6 +21,8 @@ export interface CliOptions {
   /** `true`: inspect with the default inspector; a string: the ws:// URL of an inspector. */
   inspect: string | true | undefined;
   allowedOrigins: string[];
+  /** The OS user (name or uid) terminals run as; undefined: the gateway's own user. */
+  shellUser: string | undefined;
 }
 
 export const CLI_DEFAULTS = {
@@ -39,7 +41,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 type FlagName =
   | 'port' | 'host' | 'data-dir' | 'plugin' | 'demo-pace-ms' | 'permission-timeout-ms'
-  | 'log-level' | 'inspect' | 'allowed-origin' | 'help';
+  | 'log-level' | 'inspect' | 'allowed-origin' | 'shell-user' | 'help';
 
 interface FlagSpec {
   /** `none`: a switch; `optional`: only `--flag=value` carries a value; `required`: `--flag v` or `--flag=v`. */
@@ -81,6 +83,14 @@ const FLAGS: Record<FlagName, FlagSpec> = {
     defaultText: 'same host only',
     description: 'Browser origin allowed besides the request\'s own host ("*": any). Repeatable; the env var is comma-separated.',
   },
+  'shell-user': {
+    value: 'required',
+    env: 'GATEWAY_SHELL_USER',
+    placeholder: 'USER',
+    defaultText: "the gateway's own user",
+    description:
+      'Run /shell terminals as this OS user (name or uid; needs root and setpriv). Without it a terminal can read everything the gateway can: its environment via /proc, the data dir, the token.',
+  },
   help: { value: 'none', defaultText: '', description: 'Print this help and exit.' },
 };
 
@@ -111,7 +121,8 @@ export function cliHelpText(): string {
   lines.push(
     '',
     'Token: clients authenticate with GATEWAY_TOKEN (env only, so it never shows in the process list).',
-    'Without it a random token is created on first start and kept in <data-dir>/token (mode 0600).',
+    'Without it a random token is created on first start and kept in <data-dir>/token (mode 0600;',
+    'the data dir is made 0700, the SQLite files 0600).',
     '',
   );
   return lines.join('\n');
@@ -235,9 +246,11 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOpti
   const pace = pick('demo-pace-ms');
   const permissionTimeout = pick('permission-timeout-ms');
   const logLevel = pick('log-level');
+  const shellUser = pick('shell-user');
 
   if (host && host.raw.trim() === '') throw new Error(`${host.source} must not be empty`);
   if (dataDir && dataDir.raw.trim() === '') throw new Error(`${dataDir.source} must not be empty`);
+  if (shellUser && shellUser.raw.trim() === '') throw new Error(`${shellUser.source} must not be empty`);
 
   const envPlugins = envValue(env, 'GATEWAY_PLUGINS');
   const plugins = {
@@ -272,5 +285,7 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOpti
     logLevel: logLevel ? parseLogLevel(logLevel.raw, logLevel.source) : CLI_DEFAULTS.logLevel,
     inspect: inspectFlag === undefined ? undefined : inspectFlag === true ? true : parseInspect(inspectFlag),
     allowedOrigins: [...new Set(allowedOrigins)],
+    // Whether the user exists and can be switched to is checked when the server starts.
+    shellUser: shellUser ? shellUser.raw.trim() : undefined,
   };
 }

@@ -1,21 +1,24 @@
 /**
  * The few REST routes a client of the standalone server needs besides the sockets:
  *   GET  /healthz                          no auth; 200 with the health object (degraded still serves)
- *   POST /api/providers/sessions           { provider, projectPath } → 201 { sessionId }
+ *   POST /api/providers/sessions           { provider, projectPath } → 201 { sessionId } | 400 | 507 (store full)
  *   GET  /api/providers/sessions/running   → 200 [{ sessionId, provider, startedAt, lastSeq }]
  *   GET  /api/providers/sessions/:id       → 200 { sessionId, provider, projectPath } | 404
  *   GET  /api/actors                       → 200 { chat: [...], shell: [...] } live actors and states (when given)
  *   GET  /api/config                       → 200 { defaultProjectPath, providers } for a client's forms (when given)
- * Every route but /healthz needs `Authorization: Bearer <token>`. Errors are JSON `{ error }`.
+ * Every route but /healthz needs `Authorization: Bearer <token>`. Errors are JSON `{ error }`, plus
+ * `code` where a client needs to tell one refusal from another (a limit that was hit).
  * The handler answers only its own paths and returns false for any other, so routers compose
  * (the caller sends its 404).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { SessionLimitError, type CreateSessionOptions } from '../../persistence/sessionStore.js';
+import type { SessionRecord } from '../../persistence/types.js';
+import { DEFAULT_LIMITS } from '../config.js';
 import type { Logger } from '../logger.js';
 import { httpPathname } from './httpPath.js';
-import type { SessionRecord } from '../../persistence/types.js';
 
 /** A session-creation request is two short strings; anything near this size is not one. */
 export const REST_MAX_BODY_BYTES = 64 * 1024;
@@ -33,7 +36,8 @@ type MaybePromise<T> = T | Promise<T>;
 export interface RestDeps {
   token: string;
   sessions: {
-    createSession(input: { provider: string; projectPath: string }): MaybePromise<Pick<SessionRecord, 'sessionId'>>;
+    /** Must refuse with SessionLimitError when `options.maxSessions` sessions are stored already. */
+    createSession(input: { provider: string; projectPath: string }, options: Required<CreateSessionOptions>): MaybePromise<Pick<SessionRecord, 'sessionId'>>;
     /** Serves GET /api/providers/sessions/:id when given. */
     getSession?(sessionId: string): MaybePromise<SessionRecord | null>;
   };
@@ -48,6 +52,10 @@ export interface RestDeps {
   logger?: Logger;
   /** Default REST_MAX_BODY_BYTES. */
   maxBodyBytes?: number;
+  /** Default DEFAULT_LIMITS.maxProjectPathBytes. */
+  maxProjectPathBytes?: number;
+  /** Default DEFAULT_LIMITS.maxStoredSessions. */
+  maxStoredSessions?: number;
 }
 
 export type RestHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -66,6 +74,8 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Sent as the body's `code` when given. */
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -149,7 +159,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-function parseCreateSession(text: string, providers: string[]): { provider: string; projectPath: string } {
+function parseCreateSession(text: string, providers: string[], maxProjectPathBytes: number): { provider: string; projectPath: string } {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -164,12 +174,18 @@ function parseCreateSession(text: string, providers: string[]): { provider: stri
     throw new HttpError(400, `Unknown provider "${shown}"; known: ${providers.join(', ') || 'none'}`);
   }
   if (typeof projectPath !== 'string') throw new HttpError(400, 'projectPath must be a string');
+  // `provider` is one of a fixed list; the body as a whole is capped by maxBodyBytes.
+  if (Buffer.byteLength(projectPath, 'utf8') > maxProjectPathBytes) {
+    throw new HttpError(400, `projectPath is longer than ${maxProjectPathBytes} bytes (maxProjectPathBytes)`, 'PROJECT_PATH_TOO_LONG');
+  }
   return { provider, projectPath };
 }
 
 export function createRestHandler(deps: RestDeps): RestHandler {
   const expectedToken = digest(deps.token);
   const maxBodyBytes = deps.maxBodyBytes ?? REST_MAX_BODY_BYTES;
+  const maxProjectPathBytes = deps.maxProjectPathBytes ?? DEFAULT_LIMITS.maxProjectPathBytes;
+  const maxStoredSessions = deps.maxStoredSessions ?? DEFAULT_LIMITS.maxStoredSessions;
 
   /** Digests make both sides the same length, so the comparison leaks neither content nor length. */
   function isAuthorized(req: IncomingMessage): boolean {
@@ -207,8 +223,15 @@ export function createRestHandler(deps: RestDeps): RestHandler {
         return;
       }
       case 'createSession': {
-        const input = parseCreateSession(await readBody(req, maxBodyBytes), deps.providers());
-        const record = await deps.sessions.createSession(input);
+        const input = parseCreateSession(await readBody(req, maxBodyBytes), deps.providers(), maxProjectPathBytes);
+        let record: Pick<SessionRecord, 'sessionId'>;
+        try {
+          record = await deps.sessions.createSession(input, { maxSessions: maxStoredSessions });
+        } catch (error) {
+          if (!(error instanceof SessionLimitError)) throw error;
+          // 507: the server's store is full; retrying will not help until sessions are removed.
+          throw new HttpError(507, `Session store is full: ${error.limit} sessions are stored (maxStoredSessions)`, 'MAX_STORED_SESSIONS');
+        }
         sendJson(req, res, 201, { sessionId: record.sessionId });
         return;
       }
@@ -233,7 +256,7 @@ export function createRestHandler(deps: RestDeps): RestHandler {
       if (error.status === 401) headers['www-authenticate'] = 'Bearer';
       // The rest of an oversized body is not worth reading: answer and drop the connection.
       if (error.status === 413) headers.connection = 'close';
-      sendJson(req, res, error.status, { error: error.message }, headers);
+      sendJson(req, res, error.status, error.code === undefined ? { error: error.message } : { error: error.message, code: error.code }, headers);
       return;
     }
     deps.logger?.error('REST request failed', { route: route.name, method: req.method, error: error instanceof Error ? error.message : String(error) });

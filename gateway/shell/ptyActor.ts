@@ -10,14 +10,22 @@ import { fromCallback } from 'xstate';
 import type { PtyCommand, PtyReport, ShellLaunch } from '../../machines/shellSession.machine.js';
 import type { Logger } from '../logger.js';
 import { createAuthUrlDetector, rewriteOpenUrl } from './authUrlDetector.js';
+import { createPtyInput, type PtyInput } from './ptyInput.js';
+import { ptyLaunch } from './ptyLaunch.js';
 import { signalPtyGroup, type PtyHandle, type PtyProcessTracker, type SpawnPty } from './ptyProcesses.js';
+import type { PtyReaper } from './ptyReaper.js';
 import type { ScreenMirrorHost } from './screenMirrorHost.js';
+import type { ShellUser } from './shellUser.js';
 
 export interface PtyActorDeps {
   spawnPty: SpawnPty;
   /** The environment for a new PTY (already without denied variables). */
   environment(): Record<string, string>;
   tracker: PtyProcessTracker;
+  /** Kills the PTYs' sessions if the gateway dies without closing them. */
+  reaper: PtyReaper;
+  /** The OS user PTYs run as, or null for the gateway's own. */
+  user: ShellUser | null;
   logger: Logger;
   /** Where the screen mirrors parse (a worker thread by default). */
   mirrors: ScreenMirrorHost;
@@ -28,6 +36,10 @@ export interface PtyActorDeps {
   lowWaterMark: number;
   authUrlWindowChars: number;
   killGraceMs: number;
+  /** Input bytes a PTY may hold that its program has not read; more is dropped (`shellMaxPendingInputBytes`). */
+  maxPendingInputBytes: number;
+  /** The input queue of every live PTY (the route sums what waits). */
+  inputs: Set<PtyInput>;
 }
 
 export function createPtyActor(deps: PtyActorDeps) {
@@ -50,8 +62,11 @@ export function createPtyActor(deps: PtyActorDeps) {
     mirror.write(input.welcome);
 
     let handle: PtyHandle;
+    // Before the first PTY exists, so the watchdog starts holding no PTY's master.
+    deps.reaper.start();
+    const launch = ptyLaunch(input.command, deps.user);
     try {
-      handle = deps.spawnPty('bash', ['-c', input.command], {
+      handle = deps.spawnPty(launch.file, launch.args, {
         name: 'xterm-256color',
         cols: input.cols,
         rows: input.rows,
@@ -69,7 +84,19 @@ export function createPtyActor(deps: PtyActorDeps) {
       };
     }
     const untrack = deps.tracker.track();
-    report({ type: 'pty.spawned', pid: handle.pid });
+    const pid = handle.pid;
+    deps.reaper.watch(pid);
+    report({ type: 'pty.spawned', pid });
+    const inputQueue = createPtyInput(handle, deps.maxPendingInputBytes, (error) =>
+      deps.logger.debug('shell: writing to the PTY failed', { error: error.message }),
+    );
+    deps.inputs.add(inputQueue);
+    const endInput = () => {
+      inputQueue.dispose();
+      deps.inputs.delete(inputQueue);
+    };
+    /** Viewers told their input was dropped, until input is taken again (one notice per overflow, not per frame). */
+    const toldDropped = new Set<string>();
 
     handle.onData((chunk) => {
       if (stopped) return;
@@ -92,6 +119,8 @@ export function createPtyActor(deps: PtyActorDeps) {
     handle.onExit(({ exitCode, signal }) => {
       exited = true;
       untrack();
+      endInput();
+      deps.reaper.forget(pid);
       // After the last chunk is parsed, so the exit line follows all output.
       mirror.whenParsed(() => report({ type: 'pty.exited', exitCode, signal: signal ? signal : null }));
     });
@@ -100,7 +129,12 @@ export function createPtyActor(deps: PtyActorDeps) {
       if (stopped) return;
       switch (command.type) {
         case 'pty.write':
-          if (!exited) handle.write(command.data);
+          if (exited) return;
+          if (inputQueue.write(command.data)) toldDropped.clear();
+          else if (!toldDropped.has(command.viewerId)) {
+            toldDropped.add(command.viewerId);
+            report({ type: 'pty.inputDropped', viewerId: command.viewerId });
+          }
           return;
         case 'pty.resize':
           if (!exited) {
@@ -131,6 +165,7 @@ export function createPtyActor(deps: PtyActorDeps) {
     return () => {
       stopped = true;
       mirror.dispose();
+      endInput();
       if (exited) return;
       signalPtyGroup(handle, 'SIGHUP');
       const force = setTimeout(() => {

@@ -4,12 +4,14 @@
  * socket's send buffer. Crossing the high-water mark reports the viewer congested; the send
  * callback that finds the buffer under the low-water mark reports it drained. The session
  * pauses and resumes the PTY on those reports; nothing is ever dropped here. A socket that never
- * reads but keeps asking is cut at `maxBufferedBytes`.
+ * reads but keeps asking is cut at `maxBufferedBytes`, and any socket whose frame the gateway-wide
+ * send budget refuses is cut too.
  */
 import { WebSocket, type RawData } from 'ws';
 
 import type { ShellViewerEvent } from '../../machines/shellSession.machine.js';
 import type { Logger } from '../logger.js';
+import { frameBytes, type SendBudget } from '../sendBudget.js';
 import { invalidPayloadFrame, parseShellFrame, type ShellClientFrame, type ShellInitRequest } from './shellFrames.js';
 
 export interface ShellConnectionDeps {
@@ -23,6 +25,11 @@ export interface ShellConnectionDeps {
    * stop); it is cut rather than buffered without end.
    */
   maxBufferedBytes: number;
+  /**
+   * The gateway-wide bound on bytes queued to all sockets: a frame it refuses is not queued and
+   * this socket is cut, as at `maxBufferedBytes` (the PTY lives on; a reconnect restores it).
+   */
+  sendBudget: SendBudget;
   maxPendingFrames: number;
   logger: Logger;
   /** Handles an `init`; frames that arrive meanwhile wait. */
@@ -84,6 +91,15 @@ export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps):
       if (ws.readyState !== WebSocket.OPEN) return;
       if (ws.bufferedAmount > deps.maxBufferedBytes) {
         deps.logger.warn('Cutting a /shell socket that stopped reading its output', { bufferedBytes: ws.bufferedAmount });
+        ws.terminate();
+        return;
+      }
+      if (!deps.sendBudget.admit(ws, frameBytes(text))) {
+        deps.logger.warn('Cutting a /shell socket: the gateway-wide send buffer bound is reached', {
+          bufferedBytes: ws.bufferedAmount,
+          frameBytes: frameBytes(text),
+        });
+        deps.sendBudget.forget(ws);
         ws.terminate();
         return;
       }

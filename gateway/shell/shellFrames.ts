@@ -101,6 +101,8 @@ export function parseShellFrame(raw: RawData | string): ShellClientFrame {
 export const SHELL_ERRORS = {
   invalidProjectPath: 'Invalid project path',
   invalidSessionId: 'Invalid session ID',
+  /** [ours] a `sessionId` longer than `maxSessionIdLength`. */
+  sessionIdTooLong: 'Session ID too long',
   tooManyTerminals: 'Too many terminals',
 } as const;
 

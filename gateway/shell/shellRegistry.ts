@@ -58,8 +58,19 @@ export interface ShellRegistry {
   detach(entryId: string, viewerId: string): void;
   send(entryId: string, event: ShellViewerEvent): void;
   kill(entry: ShellEntry, reason: 'restart' | 'shutdown' | 'collect'): void;
-  /** True when `ownerId` may start one more PTY; exited sessions kept only for late viewers are collected to make room. */
+  /**
+   * True when `ownerId` may start one more PTY; exited sessions kept only for late viewers are
+   * collected to make room. A killed PTY whose process has not exited yet (its kill grace) still
+   * counts against the limits.
+   */
   makeRoom(ownerId: string): boolean;
+  /** A PTY process was started / has exited (its session may have ended long before). */
+  processStarted(pid: number): void;
+  processExited(pid: number): void;
+  /** Processes of ended sessions that have not exited yet. */
+  dyingCount(): number;
+  /** Resolves at the next exit of such a process, or after `timeoutMs`. */
+  nextDyingExit(timeoutMs: number): Promise<void>;
   entries(): ShellEntry[];
   list(): ShellActorSummary[];
 }
@@ -77,9 +88,16 @@ export function leafState(value: unknown): string {
 
 export function createShellRegistry(deps: ShellRegistryDeps): ShellRegistry {
   const entries = new Map<string, ShellEntry>();
+  /** Pids of PTY processes that have not exited. */
+  const live = new Set<number>();
+  /** Pid → owner of processes whose session has ended but that have not exited (SIGHUP sent, SIGKILL pending). */
+  const dying = new Map<number, string>();
+  let exitWaiters: Array<() => void> = [];
 
   const release = (entry: ShellEntry) => {
     if (entries.get(entry.id) !== entry) return;
+    const { pid } = entry.actor.getSnapshot().context;
+    if (pid !== null && live.has(pid)) dying.set(pid, entry.ownerId);
     entries.delete(entry.id);
     const viewers = [...entry.viewers];
     entry.viewers.clear();
@@ -138,9 +156,37 @@ export function createShellRegistry(deps: ShellRegistryDeps): ShellRegistry {
     makeRoom(ownerId) {
       const all = [...entries.values()];
       const mine = () => [...entries.values()].filter((entry) => entry.ownerId === ownerId);
-      if (mine().length >= deps.limits.maxPtysPerUser) collectFrom(mine());
-      if (entries.size >= deps.limits.maxPtysTotal) collectFrom(all);
-      return mine().length < deps.limits.maxPtysPerUser && entries.size < deps.limits.maxPtysTotal;
+      let mineDying = 0;
+      for (const owner of dying.values()) if (owner === ownerId) mineDying++;
+      const held = () => mine().length + mineDying;
+      const heldTotal = () => entries.size + dying.size;
+      if (held() >= deps.limits.maxPtysPerUser) collectFrom(mine());
+      if (heldTotal() >= deps.limits.maxPtysTotal) collectFrom(all);
+      return held() < deps.limits.maxPtysPerUser && heldTotal() < deps.limits.maxPtysTotal;
+    },
+    processStarted(pid) {
+      live.add(pid);
+    },
+    processExited(pid) {
+      live.delete(pid);
+      if (!dying.delete(pid)) return;
+      const waiters = exitWaiters;
+      exitWaiters = [];
+      for (const wake of waiters) wake();
+    },
+    dyingCount: () => dying.size,
+    nextDyingExit(timeoutMs) {
+      return new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          exitWaiters = exitWaiters.filter((waiter) => waiter !== wake);
+          resolve();
+        }, timeoutMs);
+        exitWaiters.push(wake);
+      });
     },
     entries: () => [...entries.values()],
     list() {

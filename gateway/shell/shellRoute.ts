@@ -9,10 +9,13 @@ import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionContext, RouteHandler } from '../route.js';
+import { createSendBudget, type SendBudget } from '../sendBudget.js';
 import type { ShellDeps } from '../types.js';
 import type { SessionStore } from '../../persistence/types.js';
 import { createPtyActor } from './ptyActor.js';
+import type { PtyInput } from './ptyInput.js';
 import { createPtyProcessTracker, defaultSpawnPty, type SpawnPty } from './ptyProcesses.js';
+import { createPtyReaper } from './ptyReaper.js';
 import { createScreenMirrorHost } from './screenMirrorHost.js';
 import { createShellConnection, type ShellConnection } from './shellConnection.js';
 import { buildPtyEnvironment, createEnvDenyMatcher } from './shellEnvironment.js';
@@ -20,6 +23,7 @@ import { DEFAULT_COLS, DEFAULT_ROWS, errorFrame, outputFrame, SHELL_ERRORS, type
 import { shellActorId, shellSessionKey } from './shellKey.js';
 import { isLoginCommand, planLaunch, resolveResumeId, SAFE_SESSION_ID } from './shellLaunch.js';
 import { createShellRegistry, type ShellActorSummary } from './shellRegistry.js';
+import { resolveShellUser, shellUserEnvironment, type ShellUser } from './shellUser.js';
 import { createWorkspacePolicy } from './shellWorkspace.js';
 
 export interface ShellRouteOptions {
@@ -33,6 +37,10 @@ export interface ShellRouteOptions {
   spawnPty?: SpawnPty;
   /** The environment PTYs inherit before the deny-list applies. Default `process.env`. */
   environment?: NodeJS.ProcessEnv;
+  /** `shell.user` already resolved (null: none); absent, it is resolved here (and may throw). */
+  user?: ShellUser | null;
+  /** The gateway's bound on bytes queued to all its sockets; absent, the route has its own. */
+  sendBudget?: SendBudget;
 }
 
 export type ShellSessionLogic = typeof shellSessionMachine;
@@ -42,6 +50,8 @@ export interface ShellRoute extends RouteHandler {
   readonly logic: ShellSessionLogic;
   /** A read-only summary of every live shell session. */
   listActors(): ShellActorSummary[];
+  /** Input bytes accepted for live PTYs that their programs have not read yet (all PTYs together). */
+  pendingInputBytes(): number;
 }
 
 /** How long close() waits beyond the kill grace for PTYs to report their exit. */
@@ -49,6 +59,8 @@ const SHUTDOWN_EXIT_MARGIN_MS = 1000;
 
 export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   const { host, limits, logger } = options;
+  // First: a shell user the gateway cannot switch to fails construction before anything starts.
+  const user = options.user !== undefined ? options.user : options.shell?.user !== undefined ? resolveShellUser(options.shell.user) : null;
   const tracker = createPtyProcessTracker();
   const isDenied = createEnvDenyMatcher(options.shell?.envDenyList ?? []);
   const workspace = createWorkspacePolicy(options.shell?.allowedRoots);
@@ -56,13 +68,31 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   let nextViewer = 0;
   let closing = false;
   const mirrors = createScreenMirrorHost({ logger, placement: options.shell?.screenMirror });
+  const sendBudget = options.sendBudget ?? createSendBudget(limits.maxTotalSocketBufferBytes);
+  const inputs = new Set<PtyInput>();
+  const spawnPty = options.spawnPty ?? defaultSpawnPty;
+  /** Tells the registry when each PTY process starts and exits: a killed PTY counts against the limits until it has exited. */
+  const spawnWatched: SpawnPty = (file, args, spawnOptions) => {
+    const handle = spawnPty(file, args, spawnOptions);
+    const { pid } = handle;
+    registry.processStarted(pid);
+    handle.onExit(() => registry.processExited(pid));
+    return handle;
+  };
+  const reaper = createPtyReaper({ logger });
+  const environment = (): Record<string, string> => {
+    const env = buildPtyEnvironment(options.environment ?? process.env, isDenied);
+    return user ? { ...env, ...shellUserEnvironment(user) } : env;
+  };
 
   const logic = shellSessionMachine.provide({
     actors: {
       pty: createPtyActor({
-        spawnPty: options.spawnPty ?? defaultSpawnPty,
-        environment: () => buildPtyEnvironment(options.environment ?? process.env, isDenied),
+        spawnPty: spawnWatched,
+        environment,
         tracker,
+        reaper,
+        user,
         logger,
         mirrors,
         scrollbackLines: limits.shellScrollbackLines,
@@ -71,6 +101,8 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
         lowWaterMark: limits.shellLowWaterMarkBytes,
         authUrlWindowChars: limits.shellAuthUrlWindowChars,
         killGraceMs: limits.shellKillGraceMs,
+        maxPendingInputBytes: limits.shellMaxPendingInputBytes,
+        inputs,
       }),
     },
   });
@@ -108,6 +140,9 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
     const resolvedPath = await workspace.resolve(request.projectPath);
     if (connection.isClosed || closing) return;
     if (!resolvedPath) return connection.deliver(errorFrame(SHELL_ERRORS.invalidProjectPath));
+    if (request.sessionId !== null && request.sessionId.length > limits.maxSessionIdLength) {
+      return connection.deliver(errorFrame(SHELL_ERRORS.sessionIdTooLong));
+    }
     if (request.sessionId !== null && !SAFE_SESSION_ID.test(request.sessionId)) {
       return connection.deliver(errorFrame(SHELL_ERRORS.invalidSessionId));
     }
@@ -136,8 +171,25 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
       registry.kill(existing, 'restart');
     }
     if (!registry.makeRoom(connection.ownerId)) {
-      logger.info('shell: PTY limit reached', { ownerId: connection.ownerId });
-      return connection.deliver(errorFrame(SHELL_ERRORS.tooManyTerminals));
+      // Killed PTYs count until their process has exited (a restart's own old PTY is one; SIGKILL
+      // comes after shellKillGraceMs). Wait for them that long rather than refuse at once.
+      const deadline = Date.now() + limits.shellKillGraceMs + SHUTDOWN_EXIT_MARGIN_MS;
+      let room = false;
+      while (!room && registry.dyingCount() > 0 && Date.now() < deadline) {
+        await registry.nextDyingExit(deadline - Date.now());
+        if (connection.isClosed || closing) return;
+        // Another init may have started this key meanwhile: join it.
+        if (registry.get(id)) {
+          attach(connection, id, request);
+          for (const viewerId of inherited) followKey(viewerId, connection, id);
+          return;
+        }
+        room = registry.makeRoom(connection.ownerId);
+      }
+      if (!room) {
+        logger.info('shell: PTY limit reached', { ownerId: connection.ownerId });
+        return connection.deliver(errorFrame(SHELL_ERRORS.tooManyTerminals));
+      }
     }
     const plan = planLaunch(request, resumeId);
     try {
@@ -160,15 +212,23 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
     }
     logger.debug('shell: PTY started', { id, cwd: resolvedPath });
     attach(connection, id);
-    for (const viewerId of inherited) {
-      const other = connections.get(viewerId);
-      if (other && other !== connection && !other.isClosed) attach(other, id);
-    }
+    for (const viewerId of inherited) followKey(viewerId, connection, id);
+  }
+
+  /** A viewer of a restarted PTY follows its key to the fresh one (unless it went elsewhere meanwhile). */
+  function followKey(viewerId: string, restarter: ShellConnection, id: string): void {
+    const other = connections.get(viewerId);
+    if (other && other !== restarter && !other.isClosed && other.attachedTo === null) attach(other, id);
   }
 
   return {
     logic,
     listActors: () => registry.list(),
+    pendingInputBytes() {
+      let total = 0;
+      for (const input of inputs) total += input.pendingBytes;
+      return total;
+    },
 
     handle(ws: WebSocket, context: ConnectionContext) {
       if (closing) {
@@ -182,6 +242,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
         highWaterMark: limits.shellHighWaterMarkBytes,
         lowWaterMark: limits.shellLowWaterMarkBytes,
         maxBufferedBytes: limits.maxSocketBufferBytes,
+        sendBudget,
         maxPendingFrames: limits.shellMaxPendingFrames,
         // The upgrade request's socket is the one `ws` writes to.
         transport: context.request?.socket ?? null,
@@ -200,9 +261,12 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
 
     async close() {
       closing = true;
+      reaper.holdSessions();
       for (const connection of connections.values()) connection.close(1001, 'Server shutting down');
       for (const entry of registry.entries()) registry.kill(entry, 'shutdown');
       await tracker.allExited(limits.shellKillGraceMs + SHUTDOWN_EXIT_MARGIN_MS);
+      // Kills whatever the killed PTYs left in their sessions, then exits.
+      reaper.close();
       await mirrors.close();
     },
   };

@@ -82,6 +82,8 @@ export const shellSessionModel: MachineModel = {
         events.push({ type: 'viewer.congested', viewerId });
         events.push({ type: 'viewer.drained', viewerId });
         events.push({ type: 'client.input', viewerId, data: 'ls\r' });
+        // The PTY refuses input past shellMaxPendingInputBytes and says whose it was.
+        if (!snapshot.matches({ active: { live: 'spawning' } })) events.push({ type: 'pty.inputDropped', viewerId });
         events.push({ type: 'client.resize', viewerId, cols: c.cols === 120 ? 80 : 120, rows: 40 });
       }
       // The screen answers a snapshot request it was sent: only for a viewer being restored.
@@ -129,6 +131,9 @@ export const shellSessionModel: MachineModel = {
           const isGreeting = data === input.launch.welcome || data.includes('[Reconnected to existing session]');
           if (isGreeting) greeted.set(viewerId, (greeted.get(viewerId) ?? 0) + 1);
           if (data.includes('Process exited with code')) exitLines.set(viewerId, (exitLines.get(viewerId) ?? 0) + 1);
+          if (event.type === 'pty.inputDropped') {
+            invariant(viewerId === event.viewerId && viewerId in beforeContext.viewers, `the input notice reached ${viewerId}, not only its typist`);
+          }
           if (frame.frame.type === 'output' && event.type === 'pty.output') {
             invariant(beforeContext.viewers[viewerId] === 'live', `live output reached ${viewerId}, which was ${beforeContext.viewers[viewerId]}`);
           }

@@ -6,7 +6,12 @@ export interface CliChild {
   url: string;
   port: number;
   token: string;
+  /** stdout and stderr as they arrived, interleaved. */
   output: () => string;
+  /** stdout alone, in the order the child wrote it (the banner and the logger's debug/info lines). */
+  stdout: () => string;
+  /** stderr alone (the logger's warn/error lines, the CLI's own messages). */
+  stderr: () => string;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
 }
@@ -27,20 +32,35 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: S
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let stdout = '';
+  let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`CLI did not start:\n${output}`)), options.startTimeoutMs ?? 20_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      stdout += chunk.toString();
       const url = output.match(/listening on (http:\/\/[^\s]+)/);
       const token = output.match(/token:\s+(\S+)/);
       if (url && token) {
         clearTimeout(timer);
-        resolve({ child, url: url[1], port: Number(new URL(url[1]).port), token: token[1], output: () => output, exited });
+        resolve({
+          child,
+          url: url[1],
+          port: Number(new URL(url[1]).port),
+          token: token[1],
+          output: () => output,
+          stdout: () => stdout,
+          stderr: () => stderr,
+          exited,
+        });
       }
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      stderr += chunk.toString();
+    });
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`CLI exited with ${code} before starting:\n${output}`));

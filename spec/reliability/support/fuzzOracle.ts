@@ -12,6 +12,7 @@ import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isUtf8 } from 'node:buffer';
 
+import { DEFAULT_LIMITS } from '../../../gateway/config.js';
 import { MAX_FRAME_BYTES, type WireFrame } from './fuzzFrames.js';
 
 /** RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection with 1007. */
@@ -181,6 +182,7 @@ export function expectShell(frame: WireFrame, root: string): Expectation {
   const requested = typeof data.projectPath === 'string' && data.projectPath !== '' ? data.projectPath : process.cwd();
   if (!isAllowedShellPath(requested, root)) return { replies: ['err:Invalid project path'] };
   const sessionId = typeof data.sessionId === 'string' ? data.sessionId : '';
+  if (sessionId.length > DEFAULT_LIMITS.maxSessionIdLength) return { replies: ['err:Session ID too long'] };
   if (sessionId !== '' && !SAFE_SESSION_ID.test(sessionId)) return { replies: ['err:Invalid session ID'] };
   return { replies: [], optional: ['err:Too many terminals'] };
 }

@@ -1,0 +1,100 @@
+/**
+ * One gateway-wide bound on bytes queued to sockets (`maxTotalSocketBufferBytes`). Each socket
+ * is already cut at `maxSocketBufferBytes`, but many sockets that stop reading each stay under
+ * that cap while together they hold gigabytes. So before a route queues a frame it asks the
+ * budget; a frame that would take the total over the bound is not queued, and the route answers
+ * as PROTOCOL.md says (`/shell` cuts the asking socket, `/ws` lets the subscriber lag).
+ *
+ * What a socket holds is its `bufferedAmount` (it shrinks as the kernel takes the data, with no
+ * event to say so). The budget remembers the amount it last saw per socket and keeps their sum:
+ * a socket's own figure is refreshed whenever it asks, and the others' can only be stale on the
+ * high side (they drained since), so a refusal first recounts every socket exactly. Asking is
+ * O(1); only a refusal costs a pass over the sockets.
+ *
+ * One budget per gateway, created in createWebSocketServer. Code that holds only a socket (the
+ * `/ws` fan-out) finds its gateway's budget with `sendBudgetOf(ws)`.
+ */
+import type { WebSocket } from 'ws';
+
+export interface SendBudget {
+  readonly limitBytes: number;
+  /** Counts `ws` from now on, until it closes, and makes the budget findable from it. */
+  track(ws: WebSocket): void;
+  /**
+   * True when `bytes` more for `ws` keep the total within the bound; they are then counted as
+   * queued (send them now). False: nothing is counted, do not send.
+   */
+  admit(ws: WebSocket, bytes: number): boolean;
+  /** Stops counting `ws` (closed, or cut: its buffer is gone). */
+  forget(ws: WebSocket): void;
+  /** Bytes queued to every counted socket right now (an exact recount). */
+  queuedBytes(): number;
+}
+
+const budgets = new WeakMap<WebSocket, SendBudget>();
+
+/** The budget of the gateway `ws` belongs to, if it has one. */
+export function sendBudgetOf(ws: WebSocket): SendBudget | undefined {
+  return budgets.get(ws);
+}
+
+/** A module-level listener: a closure per socket would cost memory for every open socket. */
+function forgetOnClose(this: WebSocket): void {
+  budgets.get(this)?.forget(this);
+}
+
+/** Bytes a text or binary frame adds to a socket's buffer (the frame header aside). */
+export function frameBytes(data: string | Buffer): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+}
+
+export function createSendBudget(limitBytes: number): SendBudget {
+  /** Per socket: the bytes the budget counts for it (last seen `bufferedAmount` plus admitted since). */
+  const counted = new Map<WebSocket, number>();
+  let total = 0;
+
+  const recount = () => {
+    total = 0;
+    for (const [ws] of counted) {
+      const now = ws.bufferedAmount;
+      counted.set(ws, now);
+      total += now;
+    }
+  };
+
+  const budget: SendBudget = {
+    limitBytes,
+    track(ws) {
+      if (counted.has(ws)) return;
+      counted.set(ws, ws.bufferedAmount);
+      total += ws.bufferedAmount;
+      budgets.set(ws, budget);
+      ws.once('close', forgetOnClose);
+    },
+    admit(ws, bytes) {
+      budget.track(ws);
+      const now = ws.bufferedAmount;
+      total += now - counted.get(ws)!;
+      counted.set(ws, now);
+      if (total + bytes > limitBytes) {
+        recount();
+        if (total + bytes > limitBytes) return false;
+      }
+      counted.set(ws, counted.get(ws)! + bytes);
+      total += bytes;
+      return true;
+    },
+    forget(ws) {
+      const held = counted.get(ws);
+      if (held === undefined) return;
+      counted.delete(ws);
+      total -= held;
+      ws.off('close', forgetOnClose);
+    },
+    queuedBytes() {
+      recount();
+      return total;
+    },
+  };
+  return budget;
+}
