@@ -124,6 +124,8 @@ export function createWebSocketServer<TProvider extends string = string>(
 
   // ---- actors and routes ----
   const host = createActorHost({ clock: deps.clock, inspect: deps.inspect });
+  // One bound on bytes queued to all /ws and /shell sockets together (maxTotalSocketBufferBytes).
+  const sendBudget = createSendBudget(limits.maxTotalSocketBufferBytes);
   const chat = createChatRoute({
     host,
     limits,
@@ -131,9 +133,8 @@ export function createWebSocketServer<TProvider extends string = string>(
     runtime: deps.chat.runtime as never,
     sessions,
     log,
+    sendBudget,
   });
-  // One bound on bytes queued to all /ws and /shell sockets together (maxTotalSocketBufferBytes).
-  const sendBudget = createSendBudget(limits.maxTotalSocketBufferBytes);
   const shell = createShellRoute({ host, limits, logger, shell: deps.shell, user: shellUser, sessions, spawnPty: deps.shell?.spawnPty, sendBudget });
   const plugin = createPluginRoute({ host, limits, logger, getPluginPort: deps.getPluginPort });
   host.start({ chatSession: chat.logic, shellSession: shell.logic, pluginTunnel: plugin.logic });
@@ -206,7 +207,7 @@ export function createWebSocketServer<TProvider extends string = string>(
       return;
     }
     const context: ConnectionContext = { request, user, userId: userIdOf(user), pathname };
-    // Before the route sees the socket: the /ws fan-out finds the budget from the socket.
+    // Counted from its first frame on (plugin tunnels have back-pressure of their own).
     if (route !== plugin) sendBudget.track(ws);
     route.handle(ws, context);
     // After the route attached its listener: prependListener still puts the limiter first.

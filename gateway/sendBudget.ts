@@ -11,8 +11,8 @@
  * high side (they drained since), so a refusal first recounts every socket exactly. Asking is
  * O(1); only a refusal costs a pass over the sockets.
  *
- * One budget per gateway, created in createWebSocketServer. Code that holds only a socket (the
- * `/ws` fan-out) finds its gateway's budget with `sendBudgetOf(ws)`.
+ * One budget per gateway, created in createWebSocketServer and handed to the `/ws` and `/shell`
+ * routes.
  */
 import type { WebSocket } from 'ws';
 
@@ -31,12 +31,8 @@ export interface SendBudget {
   queuedBytes(): number;
 }
 
+/** Which budget counts a socket, for the one close listener all sockets share. */
 const budgets = new WeakMap<WebSocket, SendBudget>();
-
-/** The budget of the gateway `ws` belongs to, if it has one. */
-export function sendBudgetOf(ws: WebSocket): SendBudget | undefined {
-  return budgets.get(ws);
-}
 
 /** A module-level listener: a closure per socket would cost memory for every open socket. */
 function forgetOnClose(this: WebSocket): void {

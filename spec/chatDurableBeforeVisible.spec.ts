@@ -15,6 +15,8 @@ import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
 
 import { createFanout, type Fanout, type Subscriber } from '../gateway/chat/fanout.js';
+import { DEFAULT_LIMITS } from '../gateway/config.js';
+import { createSendBudget } from '../gateway/sendBudget.js';
 import { openDatabase, type GatewayDatabase } from '../persistence/database.js';
 import { createSqliteEventLog, type SqliteEventLog } from '../persistence/eventLog.js';
 import type { LoggedEvent } from '../persistence/types.js';
@@ -59,6 +61,7 @@ test.before.each(async (context) => {
     drainPollMs: 10,
     catchUpBatchEvents: 256,
     gapNotice: (sessionId) => JSON.stringify({ kind: 'chat_subscribed', sessionId, gap: true }),
+    sendBudget: createSendBudget(DEFAULT_LIMITS.maxTotalSocketBufferBytes),
   });
   const reader = openDatabase(file);
   context.storedSeqs = () =>

@@ -17,6 +17,7 @@ import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionContext, RouteHandler } from '../route.js';
+import { frameBytes, type SendBudget } from '../sendBudget.js';
 import type { ProviderRuntime } from '../types.js';
 import { decodeChatFrame, type ChatCommand } from './codec.js';
 import { createFanout, type Subscriber } from './fanout.js';
@@ -58,6 +59,8 @@ export interface ChatRouteOptions {
   runtime: ProviderRuntime;
   sessions: SessionStore;
   log: ChatEventLog;
+  /** The gateway-wide bound on bytes queued to sockets (`maxTotalSocketBufferBytes`). */
+  sendBudget: SendBudget;
   /** Wall clock for timestamps (injectable for tests). */
   now?: () => number;
 }
@@ -74,7 +77,7 @@ interface ChatConnection extends Subscriber {
 }
 
 export function createChatRoute(options: ChatRouteOptions): ChatRoute {
-  const { host, limits, logger, runtime, sessions, log } = options;
+  const { host, limits, logger, runtime, sessions, log, sendBudget } = options;
   const now = options.now ?? Date.now;
   const clients = new Set<WebSocket>();
   const connections = new Map<string, ChatConnection>();
@@ -88,16 +91,28 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
   let nextConnectionId = 1;
   let closing = false;
 
-  /** A socket that stopped reading but keeps asking would otherwise grow its send buffer without bound. */
-  const overBuffered = (ws: WebSocket) => {
-    if (ws.bufferedAmount <= limits.maxSocketBufferBytes) return false;
-    logger.warn('Cutting a /ws socket that stopped reading its answers', { bufferedBytes: ws.bufferedAmount });
-    ws.terminate();
-    return true;
+  /**
+   * Answers (acks, errors, broadcasts) cannot be skipped and caught up later like sequenced
+   * frames. A socket that stopped reading but keeps asking is cut at `maxSocketBufferBytes`, and
+   * a socket whose answer would take the bytes queued to all sockets over
+   * `maxTotalSocketBufferBytes` is cut too (as on /shell), rather than the gateway buffering it.
+   */
+  const sendAnswer = (ws: WebSocket, json: string) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > limits.maxSocketBufferBytes) {
+      logger.warn('Cutting a /ws socket that stopped reading its answers', { bufferedBytes: ws.bufferedAmount });
+      ws.terminate();
+      return;
+    }
+    if (!sendBudget.admit(ws, frameBytes(json))) {
+      logger.warn('Cutting a /ws socket: the bytes queued to all sockets are at maxTotalSocketBufferBytes', { bufferedBytes: ws.bufferedAmount });
+      sendBudget.forget(ws);
+      ws.terminate();
+      return;
+    }
+    ws.send(json);
   };
-  const send = (ws: WebSocket, frame: Record<string, unknown>) => {
-    if (ws.readyState === WebSocket.OPEN && !overBuffered(ws)) ws.send(JSON.stringify(frame));
-  };
+  const send = (ws: WebSocket, frame: Record<string, unknown>) => sendAnswer(ws, JSON.stringify(frame));
   const sendError = (ws: WebSocket, code: ProtocolErrorCode, sessionId: string | null, detail?: string) =>
     send(ws, { ...protocolError(code, sessionId, detail), timestamp: new Date(now()).toISOString() });
 
@@ -155,6 +170,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     lowWaterMarkBytes: limits.subscriberLowWaterMarkBytes,
     drainPollMs: limits.subscriberDrainPollMs,
     catchUpBatchEvents: limits.catchUpBatchEvents,
+    sendBudget,
     gapNotice: (sessionId) => {
       const actor = liveSessions.get(sessionId);
       const snapshot = actor ? sessionSnapshot(actor) : null;
@@ -448,7 +464,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
 
   const broadcast = (frame: Record<string, unknown>) => {
     const json = JSON.stringify(frame);
-    for (const ws of clients) if (ws.readyState === WebSocket.OPEN && !overBuffered(ws)) ws.send(json);
+    for (const ws of clients) sendAnswer(ws, json);
   };
 
   // ---- the provided machine ----

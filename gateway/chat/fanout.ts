@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
 
 import type { ChatEventLog } from '../../persistence/types.js';
-import { frameBytes, sendBudgetOf } from '../sendBudget.js';
+import { frameBytes, type SendBudget } from '../sendBudget.js';
 
 /**
  * Fan-out with back-pressure for `/ws` subscribers. Each (socket, session) pair has a cursor:
@@ -48,6 +48,8 @@ export interface FanoutOptions {
   catchUpBatchEvents: number;
   /** Sent when a lagging subscriber fell behind the log's oldest event (the frame text). */
   gapNotice: (sessionId: string) => string;
+  /** The gateway-wide bound on bytes queued to sockets (`maxTotalSocketBufferBytes`). */
+  sendBudget: SendBudget;
 }
 
 export interface Fanout {
@@ -76,7 +78,7 @@ export function createFanout(options: FanoutOptions): Fanout {
    * like a full socket buffer (the pair lags and is caught up from the log later), so nothing is
    * lost and no memory is spent on it now.
    */
-  const admits = (ws: WebSocket, json: string) => sendBudgetOf(ws)?.admit(ws, frameBytes(json)) ?? true;
+  const admits = (ws: WebSocket, json: string) => options.sendBudget.admit(ws, frameBytes(json));
 
   /**
    * Durable before visible: a corked socket is released only once the log has written every
