@@ -67,7 +67,8 @@ export interface PermissionDecisionInput {
 }
 
 export type ChatSessionEvent =
-  | { type: 'client.subscribe'; subscriberId: string; lastSeq: number }
+  /** `history`: [ours] a client with `lastSeq` 0 asks for every retained event, earlier runs too. */
+  | { type: 'client.subscribe'; subscriberId: string; lastSeq: number; history?: boolean }
   | { type: 'client.unsubscribe'; subscriberId: string }
   /** `subscriberId` null: a run started with no socket (the sender is not auto-subscribed). */
   | ({ type: 'client.send'; subscriberId: string | null } & RunRequest)
@@ -105,6 +106,8 @@ export interface CurrentRun {
   runId: string;
   provider: string;
   startedAt: number;
+  /** The seq its first event gets (or got): where a fresh client's replay of this run starts. */
+  firstSeq: number;
 }
 
 export interface ChatSessionContext {
@@ -177,14 +180,7 @@ export const chatSessionMachine = setup({
         context.subscribers.filter((id) => id !== (event as Ev<'client.unsubscribe'>).subscriberId),
     }),
     emitSubscribed: emit(({ context, event }, params: { running: boolean }) => {
-      const { subscriberId, lastSeq } = event as Ev<'client.subscribe'>;
-      // Baseline replays only a running run; [ours] also the tail of a finished run for a client
-      // that saw part of it. A fresh client (lastSeq 0) of a finished run loads history over REST.
-      const replayAfter = params.running
-        ? Math.min(lastSeq, context.seq)
-        : lastSeq > 0 && lastSeq < context.seq
-          ? lastSeq
-          : null;
+      const { subscriberId, lastSeq, history } = event as Ev<'client.subscribe'>;
       return {
         type: 'subscribed' as const,
         subscriberId,
@@ -192,7 +188,7 @@ export const chatSessionMachine = setup({
         lastSeq: context.seq,
         runId: context.currentRun?.runId ?? null,
         clientLastSeq: lastSeq,
-        replayAfter,
+        replayAfter: replayStart(context, lastSeq, params.running, history === true),
         pendingPermissions: context.pendingPermissions,
       };
     }),
@@ -218,7 +214,7 @@ export const chatSessionMachine = setup({
           : [...context.subscribers, request.subscriberId];
       return {
         subscribers,
-        currentRun: { runId: request.runId, provider: request.provider, startedAt: request.startedAt },
+        currentRun: { runId: request.runId, provider: request.provider, startedAt: request.startedAt, firstSeq: context.seq + 1 },
         liveRuns: [...context.liveRuns, request.runId],
         providerSessionId: request.providerSessionId ?? context.providerSessionId,
       };
@@ -372,6 +368,21 @@ export const chatSessionMachine = setup({
   },
   output: ({ context }) => ({ watchers: context.subscribers }),
 });
+
+/**
+ * Where a subscriber's replay starts (the seq after which logged events are resent), or null for
+ * no replay. A client that has seen part of the log (`0 < lastSeq < seq`) gets everything after
+ * it, across runs [ours]. A fresh client (`lastSeq` 0) of a running session gets that run only,
+ * from its first seq, as the baseline did: never an earlier run, whose `complete` a client would
+ * take for the end of the run it shows. A fresh client of an idle session gets nothing (history
+ * is the host's or REST's job), unless it asks for `history` [ours]: then every retained event.
+ */
+function replayStart(context: ChatSessionContext, lastSeq: number, running: boolean, history: boolean): number | null {
+  if (lastSeq > 0) return lastSeq < context.seq ? lastSeq : null;
+  if (history) return context.seq > 0 ? 0 : null;
+  if (running && context.currentRun) return Math.min(context.currentRun.firstSeq - 1, context.seq);
+  return null;
+}
 
 /** Pending approvals as the session's runs announce and cancel them. */
 function trackPermissions(

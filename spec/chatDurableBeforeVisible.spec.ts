@@ -14,7 +14,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
 
-import { createFanout, type Fanout, type Subscriber } from '../gateway/chat/fanout.js';
+import { createFanout, freshCursor, type Fanout, type Subscriber } from '../gateway/chat/fanout.js';
 import { DEFAULT_LIMITS } from '../gateway/config.js';
 import { createSendBudget } from '../gateway/sendBudget.js';
 import { openDatabase, type GatewayDatabase } from '../persistence/database.js';
@@ -153,7 +153,7 @@ test('a frame whose event is already written goes out at the end of the turn', a
 test('catch-up of events not yet written is held as well', async (context) => {
   const { received, subscriber } = await connectClient(context);
   for (const seq of [1, 2, 3, 4]) context.log.append(event(seq));
-  subscriber.sessions.set(SESSION, { cursor: 1, lagging: false });
+  subscriber.sessions.set(SESSION, freshCursor(1));
   context.fanout.catchUp(subscriber, SESSION, false);
   await settle();
   assert.equal(received, []);

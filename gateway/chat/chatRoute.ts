@@ -244,11 +244,9 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         pending: event.pendingPermissions,
       }),
     );
-    const cursor = { cursor: replay ? (event.replayAfter ?? 0) : event.lastSeq, lagging: false };
-    connection.sessions.set(sessionId, cursor);
     // Synchronous with the subscribe transition: no event can be sequenced between this read
     // of the log and the socket becoming live.
-    if (replay) fanout.catchUp(connection, sessionId, false);
+    fanout.attach(connection, sessionId, replay ? (event.replayAfter ?? 0) : event.lastSeq);
   };
 
   const onSessionIdAssigned = async (sessionId: string, providerSessionId: string) => {
@@ -395,7 +393,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         continue;
       }
       connection.joined.add(target.sessionId);
-      sendToSession(actor, { type: 'client.subscribe', subscriberId: connection.id, lastSeq: target.lastSeq });
+      sendToSession(actor, { type: 'client.subscribe', subscriberId: connection.id, lastSeq: target.lastSeq, history: target.history });
       accepted += 1;
     }
     return accepted;

@@ -12,6 +12,8 @@ import type { PermissionDecision } from '../types.js';
 export interface SubscribeTarget {
   sessionId: string;
   lastSeq: number;
+  /** [ours] `history: true` with `lastSeq` 0: replay every retained event of the session, earlier runs too. */
+  history: boolean;
 }
 
 export type ChatCommand =
@@ -83,7 +85,8 @@ export function decodeChatFrame(raw: RawData, isBinary: boolean): DecodeResult {
           continue;
         }
         named.add(sessionId);
-        sessions.push({ sessionId, lastSeq: normalizeLastSeq((entry as Record<string, unknown>).lastSeq) });
+        const { lastSeq, history } = entry as Record<string, unknown>;
+        sessions.push({ sessionId, lastSeq: normalizeLastSeq(lastSeq), history: history === true });
       }
       return { ok: true, command: { type, sessions, skipped } };
     }

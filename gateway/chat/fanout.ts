@@ -13,10 +13,18 @@ import { frameBytes, type SendBudget } from '../sendBudget.js';
  */
 
 export interface SessionCursor {
-  /** The last seq sent to this socket for this session. */
+  /** The last seq sent to this socket for this session (or where a subscribe placed it: see `sent`). */
   cursor: number;
   lagging: boolean;
+  /**
+   * Whether anything was sent since the cursor was last placed: a subscribe that starts at the
+   * latest seq, or skips ahead, moves the cursor without sending.
+   */
+  sent: boolean;
 }
+
+/** A cursor at `after` with nothing sent yet. */
+export const freshCursor = (after: number): SessionCursor => ({ cursor: after, lagging: false, sent: false });
 
 /** A stream that holds writes between `cork()` and `uncork()` (a subscriber's TCP socket). */
 export interface Corkable {
@@ -61,6 +69,14 @@ export interface Fanout {
    * the log no longer holds the next event (the subscribe path has said so in its ack already).
    */
   catchUp(subscriber: Subscriber, sessionId: string, announceGap: boolean): void;
+  /**
+   * Attaches the subscriber to a session from `after` on and replays the log after it. A socket is
+   * never sent a seq twice, nor an older seq after a newer one: once it was sent frames of the
+   * session, a subscribe with an older `lastSeq` (claudecodeui's second subscribe after a reload
+   * names one frame it has already) continues where the socket is. Until then the cursor is just
+   * a position and moves back.
+   */
+  attach(subscriber: Subscriber, sessionId: string, after: number): void;
   /**
    * Holds the subscriber's socket until this turn's events are written: for a frame that is not
    * sequenced but speaks of sequenced ones (the subscribe ack's `lastSeq`).
@@ -152,6 +168,7 @@ export function createFanout(options: FanoutOptions): Fanout {
         }
         ws.send(event.json);
         cursor.cursor = event.seq;
+        cursor.sent = true;
       }
       const { transport } = subscriber;
       if (transport) whenWritten(() => transport.uncork());
@@ -169,7 +186,7 @@ export function createFanout(options: FanoutOptions): Fanout {
       let cursor = subscriber.sessions.get(sessionId);
       if (!cursor) {
         // First frame for a socket the session attached itself (the sender of chat.send).
-        cursor = { cursor: seq - 1, lagging: false };
+        cursor = freshCursor(seq - 1);
         subscriber.sessions.set(sessionId, cursor);
       }
       if (cursor.lagging || seq <= cursor.cursor) return;
@@ -183,8 +200,22 @@ export function createFanout(options: FanoutOptions): Fanout {
       corkForTurn(subscriber);
       ws.send(json);
       cursor.cursor = seq;
+      cursor.sent = true;
     },
     catchUp,
+    attach(subscriber, sessionId, after) {
+      const cursor = subscriber.sessions.get(sessionId);
+      if (!cursor) {
+        subscriber.sessions.set(sessionId, freshCursor(after));
+      } else if (after > cursor.cursor || !cursor.sent) {
+        // Ahead of what this socket was sent (the client has it from elsewhere), or nothing sent yet.
+        cursor.cursor = after;
+        cursor.sent = false;
+      } else {
+        return;
+      }
+      catchUp(subscriber, sessionId, false);
+    },
     hold: corkForTurn,
     release(subscriber) {
       if (subscriber.drainTimer) clearTimeout(subscriber.drainTimer);

@@ -71,13 +71,15 @@ export class ChatClient {
     if (sessions.length === 0) return;
     this.socket.send({
       type: 'chat.subscribe',
-      sessions: sessions.map((s) => ({ sessionId: s.sessionId, lastSeq: s.lastSeq })),
+      // A tab with nothing yet asks for the session's whole retained history (`history`), earlier
+      // runs included; without it a fresh subscriber gets only the running run.
+      sessions: sessions.map((s) => (s.lastSeq === 0 ? { sessionId: s.sessionId, lastSeq: 0, history: true } : { sessionId: s.sessionId, lastSeq: s.lastSeq })),
     });
   }
 
   /**
    * A gap cannot be filled over the socket: a full client reloads the history over REST. Here the
-   * view starts again as a new viewer would (a running run is replayed from the log's oldest event).
+   * view starts again as a new viewer would (its history is replayed from the log's oldest event).
    */
   reload(session) {
     const fresh = new ChatSession(session.sessionId);

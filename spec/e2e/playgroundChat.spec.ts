@@ -293,7 +293,7 @@ test('the reference client (chatClient.js in Chromium): dedupe by seq, replay vs
     assert.is(run.afterHole?.afterSeq, 3, 'a hole in the seqs is a gap');
     assert.ok(run.gapAfterAck, 'an ack with gap: true is a gap');
     assert.equal(run.sent, [
-      { type: 'chat.subscribe', sessions: [{ sessionId: 's1', lastSeq: 0 }] },
+      { type: 'chat.subscribe', sessions: [{ sessionId: 's1', lastSeq: 0, history: true }] },
       { type: 'chat.subscribe', sessions: [{ sessionId: 's1', lastSeq: 5 }] },
     ]);
   });

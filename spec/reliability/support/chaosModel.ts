@@ -54,6 +54,8 @@ interface RunModel {
   scripted: ScriptedRun;
   phase: 'running' | 'completed';
   settled: boolean;
+  /** The seq its first event gets: a fresh subscriber's replay of the running run starts there. */
+  firstSeq: number;
   /** The gateway generation the run belongs to; a restart kills every older run. */
   generation: number;
 }
@@ -79,6 +81,8 @@ export interface ChaosModel {
 
 interface Epoch {
   expectedNext: number;
+  /** The socket was sent a frame of this epoch since its cursor was last placed (gateway/chat/fanout.ts). */
+  sent: boolean;
   /** Set once the client unsubscribed: frames already in flight may still continue the epoch. */
   detached: boolean;
   completes: Set<string>;
@@ -202,7 +206,15 @@ export class CheckingClient {
           this.violations.push(`${this.name}: ack ${text} differs from ${JSON.stringify(expectation)}`);
         }
         this.implicit.delete(sessionId);
-        this.epochs.set(sessionId, { expectedNext: expectation.firstSeq, detached: false, completes: new Set() });
+        // A socket still attached that was sent frames is never sent a seq twice nor an older one:
+        // it continues where it was, or skips ahead to a replay that starts further along.
+        const attached = this.epochs.get(sessionId);
+        if (attached && !attached.detached && (!attached.sent || expectation.firstSeq > attached.expectedNext)) {
+          attached.expectedNext = expectation.firstSeq;
+          attached.sent = false;
+        } else if (!attached || attached.detached) {
+          this.epochs.set(sessionId, { expectedNext: expectation.firstSeq, sent: false, detached: false, completes: new Set() });
+        }
       }
     } else if (typeof frame.seq === 'number') {
       this.onSequenced(sessionId, frame, text);
@@ -215,7 +227,7 @@ export class CheckingClient {
     let epoch = this.epochs.get(sessionId);
     const implicitStart = this.implicit.get(sessionId);
     if ((!epoch || epoch.detached) && implicitStart !== undefined) {
-      epoch = { expectedNext: implicitStart, detached: false, completes: new Set() };
+      epoch = { expectedNext: implicitStart, sent: false, detached: false, completes: new Set() };
       this.epochs.set(sessionId, epoch);
       this.implicit.delete(sessionId);
     }
@@ -227,6 +239,7 @@ export class CheckingClient {
       this.violations.push(`${this.name}: ${sessionId} seq ${seq}, expected ${epoch.expectedNext} (${seq < epoch.expectedNext ? 'duplicate or reorder' : 'gap'})`);
     }
     epoch.expectedNext = seq + 1;
+    epoch.sent = true;
     if (frame.kind === 'complete') {
       const runId = String(frame.runId);
       if (epoch.completes.has(runId)) this.violations.push(`${this.name}: a second complete for run ${runId}`);
@@ -286,22 +299,26 @@ export function emptyStats(): ChaosStats {
   return { commands: {}, restarts: 0, framesChecked: 0, lagEpisodes: 0 };
 }
 
+/**
+ * The ack a subscribe with `lastSeq` gets, and the seq its replay starts at: after `lastSeq` for a
+ * client that saw part of the log; the running run's first seq for a fresh one (never an earlier
+ * run); nothing otherwise. A socket already attached continues where it was (CheckingClient).
+ */
+function ackFor(session: SessionModel, lastSeq: number): AckExpectation {
+  const running = session.state === 'running';
+  let firstSeq = session.latest + 1;
+  if (lastSeq > 0 && lastSeq < session.latest) firstSeq = lastSeq + 1;
+  else if (lastSeq === 0 && running && session.current) firstSeq = Math.min(session.current.firstSeq, session.latest + 1);
+  return { lastSeq: session.latest, isProcessing: running, gap: lastSeq > session.latest, firstSeq };
+}
+
 async function openObserver(real: ChaosReal, model: ChaosModel): Promise<CheckingClient> {
   const observer = await CheckingClient.open('observer', real.h.url);
   const entries = model.sessions.map((session) => {
     const lastSeq = real.observer?.maxSeen.get(session.id) ?? 0;
     return { session, lastSeq };
   });
-  for (const { session, lastSeq } of entries) {
-    const running = session.state === 'running';
-    const replay = running || (lastSeq > 0 && lastSeq < session.latest);
-    observer.expectAck(session.id, {
-      lastSeq: session.latest,
-      isProcessing: running,
-      gap: lastSeq > session.latest,
-      firstSeq: replay ? Math.min(lastSeq, session.latest) + 1 : session.latest + 1,
-    });
-  }
+  for (const { session, lastSeq } of entries) observer.expectAck(session.id, ackFor(session, lastSeq));
   observer.send({ type: 'chat.subscribe', sessions: entries.map(({ session, lastSeq }) => ({ sessionId: session.id, lastSeq })) });
   await observer.waitFor(() => observer.pendingAcks() === 0, 'observer acks');
   // The observer carries its history over, so the log can be compared with all it ever saw.
@@ -369,7 +386,7 @@ class SendCommand implements Cmd {
     client.send({ type: 'chat.send', sessionId: session.id, content: `run ${m.runs.length}` });
     const scripted = await r.runtime.nextRun();
     if (scripted.options.sessionId !== session.id) throw new Error(`run started for ${String(scripted.options.sessionId)}, not ${session.id}`);
-    const run: RunModel = { index: m.runs.length, session: this.session, scripted, phase: 'running', settled: false, generation: m.generation };
+    const run: RunModel = { index: m.runs.length, session: this.session, scripted, phase: 'running', settled: false, firstSeq: session.latest + 1, generation: m.generation };
     m.runs.push(run);
     session.current = run;
     session.state = 'running';
@@ -515,14 +532,7 @@ class SubscribeCommand implements Cmd {
         break;
     }
     const lastSeq = typeof raw === 'number' && Number.isFinite(raw) ? Math.max(0, Math.floor(raw)) : 0;
-    const running = session.state === 'running';
-    const replay = running || (lastSeq > 0 && lastSeq < session.latest);
-    client.expectAck(session.id, {
-      lastSeq: session.latest,
-      isProcessing: running,
-      gap: lastSeq > session.latest,
-      firstSeq: replay ? Math.min(lastSeq, session.latest) + 1 : session.latest + 1,
-    });
+    client.expectAck(session.id, ackFor(session, lastSeq));
     client.send({ type: 'chat.subscribe', sessions: [{ sessionId: session.id, lastSeq: raw }] });
     await client.waitFor(() => client.pendingAcks() === 0, 'the ack');
     await client.waitFor(() => (client.nextFor(session.id) ?? 0) > session.latest, 'the replay');

@@ -18,6 +18,7 @@ import { chatNearMissFrame, frameArbitrary, pluginFrame, shellNearMissFrame, typ
 import {
   chatSignature,
   expectChat,
+  type ChatSubscriptions,
   expectShell,
   isAllowedShellPath,
   shellFrameObject,
@@ -181,7 +182,7 @@ export async function fuzzChat(context: ChatFuzzContext, options: FuzzRunOptions
 
   const batch = async (frames: WireFrame[]): Promise<number> => {
     const client = await open(`${h.url}/ws?token=${TOKEN}`, (data) => JSON.parse(data.toString()) as Record<string, unknown>);
-    const subscriptions = new Set<string>();
+    const subscriptions: ChatSubscriptions = new Map();
     const expected: string[] = [];
     const resolutions: Array<NonNullable<Expectation['resolves']>> = [];
     // The scripted runtime records every decision; cleared per batch so the test double does not grow.

@@ -70,11 +70,14 @@ const sessionIdOf = (raw: unknown): string => (typeof raw === 'string' ? raw.tri
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** A socket's attached sessions, each with whether it was sent any of their sequenced frames. */
+export type ChatSubscriptions = Map<string, boolean>;
+
 /**
  * Expected answers to one /ws frame, given the socket's subscriptions (updated in place) and the
  * shared world (updated in place when a permission is resolved).
  */
-export function expectChat(frame: WireFrame, world: ChatWorld, subscriptions: Set<string>): Expectation {
+export function expectChat(frame: WireFrame, world: ChatWorld, subscriptions: ChatSubscriptions): Expectation {
   const terminal = transportOutcome(frame);
   if (terminal !== null) return { replies: [], terminal };
   const err = (code: string, sessionId: string | null = null) => `err:${code}:${sessionId}`;
@@ -104,15 +107,19 @@ export function expectChat(frame: WireFrame, world: ChatWorld, subscriptions: Se
         if (seen.has(sessionId)) continue;
         seen.add(sessionId);
         const lastSeq = lastSeqOf((entry as Record<string, unknown>).lastSeq);
-        if (!subscriptions.has(sessionId) && subscriptions.size >= world.maxSubscriptions) {
+        const sent = subscriptions.get(sessionId);
+        if (sent === undefined && subscriptions.size >= world.maxSubscriptions) {
           replies.push(err('PAYLOAD_TOO_LARGE', sessionId));
           break;
         }
-        subscriptions.add(sessionId);
+        subscriptions.set(sessionId, sent ?? false);
         if (sessionId === world.real) {
           const latest = world.realLatest;
-          // Running: replay everything after min(lastSeq, latest); a client ahead of the log is told gap.
-          const replayAfter = Math.min(lastSeq, latest);
+          // Running: replay everything after min(lastSeq, latest) (its one run starts at seq 1); a
+          // client ahead of the log is told gap. A socket that was sent frames of the session is
+          // at the latest seq already and is never sent a seq twice.
+          const replayAfter = sent ? latest : Math.min(lastSeq, latest);
+          if (replayAfter < latest) subscriptions.set(sessionId, true);
           replies.push(`ack:${sessionId}:${latest}:1:${lastSeq > latest}:true:${world.realPending ? 1 : 0}`);
           for (let seq = replayAfter + 1; seq <= latest; seq++) replies.push(`seq:${sessionId}:${seq}`);
         } else {
