@@ -1,7 +1,7 @@
-// Builds the package into dist/: esbuild bundles the library (dist/index.js), the CLI
-// (dist/cli.js) and the screen mirror worker (dist/screenMirrorWorker.js) as ESM for Node 20,
-// with every dependency left external (native addons and xstate stay in node_modules); tsc then
-// emits the .d.ts files of the public API.
+// Builds the package into dist/: esbuild bundles the library (dist/index.js and its claudecodeui
+// entry, dist/claudecodeui.js), the CLI (dist/cli.js) and the screen mirror worker
+// (dist/screenMirrorWorker.js) as ESM for Node 20, with every dependency left external (native
+// addons and xstate stay in node_modules); tsc then emits the .d.ts files of the public API.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -21,7 +21,9 @@ const common = {
   logLevel: 'warning',
 };
 
-await build({ ...common, entryPoints: { index: 'gateway/index.ts' }, outdir: 'dist' });
+// The library and its claudecodeui entry share one copy of every module (code splitting), so a
+// gateway created through either is seen by the one chatRunRegistry/connectedClients.
+await build({ ...common, splitting: true, entryPoints: { index: 'gateway/index.ts', claudecodeui: 'gateway/hosts/claudecodeui.ts' }, outdir: 'dist' });
 // gateway/cli.ts starts with its own hashbang, which esbuild keeps.
 await build({ ...common, entryPoints: { cli: 'gateway/cli.ts' }, outdir: 'dist' });
 chmodSync('dist/cli.js', 0o755);
@@ -32,4 +34,4 @@ cpSync('gateway/playground', 'dist/playground', { recursive: true });
 
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');
+console.log('built dist/index.js, dist/claudecodeui.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');

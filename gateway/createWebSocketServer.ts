@@ -18,7 +18,7 @@ import type { ConnectionContext, RouteHandler } from './route.js';
 import { createSendBudget } from './sendBudget.js';
 import { createShellRoute } from './shell/shellRoute.js';
 import { resolveShellUser } from './shell/shellUser.js';
-import type { GatewayDeps, GatewayUser } from './types.js';
+import type { ChatDeps, GatewayDeps, GatewayUser } from './types.js';
 import { authenticateUpgrade, isOriginAllowed, parseRequestTarget, rejectUpgrade, userExpiry, userIdOf } from './upgrade.js';
 
 /**
@@ -63,7 +63,11 @@ function destroySocket(this: Duplex): void {
 const SHUTDOWN_CLOSE_GRACE_MS = 2000;
 
 export interface ChatRunRegistry {
-  listRunningRuns(): RunningRun[];
+  /**
+   * Typed with the caller's provider union (claudecodeui's `LLMProvider`): a run's provider is
+   * one the host's runtime accepted (`hasRuntime`) when the run started.
+   */
+  listRunningRuns<TProvider extends string = string>(): Array<RunningRun<TProvider>>;
   isProcessing(sessionId: string): boolean;
 }
 
@@ -131,6 +135,7 @@ export function createWebSocketServer<TProvider extends string = string>(
     limits,
     logger,
     runtime: deps.chat.runtime as never,
+    prepareRun: deps.chat.prepareRun as ChatDeps['prepareRun'],
     sessions,
     log,
     sendBudget,
@@ -256,7 +261,7 @@ export function createWebSocketServer<TProvider extends string = string>(
     clients: wss.clients,
     connectedClients: chat.clients,
     chatRunRegistry: {
-      listRunningRuns: () => chat.listRunningRuns(),
+      listRunningRuns: <TProvider extends string>() => chat.listRunningRuns() as Array<RunningRun<TProvider>>,
       isProcessing: (sessionId) => chat.isProcessing(sessionId),
     },
     broadcast: (frame) => chat.broadcast(frame),
@@ -338,7 +343,7 @@ export const connectedClients: ReadonlySet<WebSocket> = {
 
 /** Running runs across every gateway in this process. */
 export const chatRunRegistry: ChatRunRegistry = {
-  listRunningRuns: () => [...registered].flatMap((handle) => handle.chatRunRegistry.listRunningRuns()),
+  listRunningRuns: <TProvider extends string>() => [...registered].flatMap((handle) => handle.chatRunRegistry.listRunningRuns<TProvider>()),
   isProcessing: (sessionId) => [...registered].some((handle) => handle.chatRunRegistry.isProcessing(sessionId)),
 };
 

@@ -73,8 +73,32 @@ export interface ProviderRuntime<TProvider extends string = string> {
   getPendingApprovalsForSession(sessionId: string): unknown[];
 }
 
+/** What `chat.prepareRun` is told about a run the gateway has admitted, before its runtime starts. */
+export interface RunPreparation<TProvider extends string = string> {
+  provider: TProvider;
+  /** The app session id. */
+  sessionId: string;
+  /** From the session row: where the agent runs (never the client's say). */
+  projectPath: string | null;
+  /** The provider-native id known when the run starts (resume), else null. */
+  providerSessionId: string | null;
+  content: string;
+  /** The `options` of the `chat.send` exactly as the client sent them: untrusted input. */
+  clientOptions: Readonly<Record<string, unknown>>;
+  userId: string | number | null;
+}
+
 export interface ChatDeps<TProvider extends string = string> {
   runtime: ProviderRuntime<TProvider>;
+  /**
+   * Which options the runtime gets, and any host work before the run (remembering the model,
+   * checking attachment paths against an upload store). Called once per admitted run, before
+   * `runtime.run`; `sessionId`, `projectPath` and `cwd` from the session row are set on what it
+   * returns and always win. A throw fails the run like a runtime error (an `error` event, then
+   * its `complete`). **Default: the runtime gets none of the client's options**: a client-supplied
+   * option (a file path in `images`, a permission mode) reaches a runtime only if the host allows it.
+   */
+  prepareRun?(run: RunPreparation<TProvider>): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 export interface ShellDeps {

@@ -22,8 +22,10 @@ export interface RuntimeInvocation {
   sessionId: string;
   provider: string;
   content: string;
-  /** Runtime options: the client's, plus `sessionId`, `projectPath`, `cwd` from the session row. */
+  /** The client's options, as sent (untrusted): the gateway decides what reaches the runtime. */
   options: Record<string, unknown>;
+  /** From the session row: where the agent runs. */
+  projectPath: string | null;
   userId: string | number | null;
   /** The provider-native id known when the run starts (resume), else null. */
   providerSessionId: string | null;
@@ -138,6 +140,7 @@ export const chatRunMachine = setup({
       provider: context.provider,
       content: context.content,
       options: context.options,
+      projectPath: context.projectPath,
       userId: context.userId,
       providerSessionId: context.providerSessionId,
     }),

@@ -52,7 +52,10 @@ export interface RunRequest {
   runId: string;
   provider: string;
   content: string;
+  /** The client's options, as sent (untrusted). */
   options: Record<string, unknown>;
+  /** From the session row: where the agent runs. */
+  projectPath: string | null;
   userId: string | number | null;
   providerSessionId: string | null;
   /** Epoch ms, stamped by the gateway (machines have no wall clock). */
@@ -203,6 +206,7 @@ export const chatSessionMachine = setup({
           provider: request.provider,
           content: request.content,
           options: request.options,
+          projectPath: request.projectPath,
           userId: request.userId,
           providerSessionId: request.providerSessionId ?? context.providerSessionId,
           abortTimeoutMs: context.limits.abortTimeoutMs,

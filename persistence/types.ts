@@ -13,7 +13,7 @@ export interface SessionRecord {
   projectPath: string | null;
 }
 
-/** What `session_upserted` says about a session. Never carries the provider-native id. */
+/** What `session_upserted` says about a session (the frame itself adds `providerSessionId`). */
 export interface SessionDescription {
   session: {
     id: string;
@@ -30,7 +30,10 @@ export interface SessionStore {
   getSession(sessionId: string): SessionRecord | null | Promise<SessionRecord | null>;
   /** Records the provider-native id of an app session (the first id, or a later different one). */
   assignProviderSessionId(sessionId: string, providerSessionId: string): void | Promise<void>;
-  /** Optional: the body of `session_upserted`. Without it the gateway sends a minimal description. */
+  /**
+   * Optional: the body of `session_upserted`. Null: the session is not to be shown (archived,
+   * deleted) and no upsert is sent. Without it the gateway sends a minimal description.
+   */
   describeSession?(sessionId: string): SessionDescription | null | Promise<SessionDescription | null>;
 }
 

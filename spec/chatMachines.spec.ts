@@ -30,6 +30,7 @@ const send = (runId: string) => ({
   options: {},
   userId: null,
   providerSessionId: null,
+  projectPath: null,
   startedAt: 0,
 });
 

@@ -21,7 +21,7 @@ test('one client sends and streams to complete: seq 1..n, one complete, success'
   assert.is(run.content, 'hello');
   assert.is(run.options.sessionId, sessionId);
   assert.is(run.options.cwd, h.dir, 'the row decides cwd, not the client');
-  assert.is(run.options.model, 'x');
+  assert.is(run.options.model, undefined, 'no client option reaches a runtime unless the host allows it (prepareRun)');
   run.writer.send({ kind: 'stream_delta', content: 'a', sessionId: 'native-1' });
   run.writer.send({ kind: 'stream_delta', content: 'b' });
   run.writer.send({ kind: 'complete', exitCode: 0 });

@@ -96,4 +96,9 @@ wss.wss.clients.forEach((client) => client.send('{}'));
 const running: Array<{ sessionId: string; provider: string; startedAt: number; lastSeq: number }> =
   chatRunRegistry.listRunningRuns();
 void running;
+// claudecodeui's sessions.service returns the registry's list as its own provider union.
+function listRunningSessions(): Array<{ sessionId: string; provider: LLMProvider; startedAt: number; lastSeq: number }> {
+  return chatRunRegistry.listRunningRuns();
+}
+void listRunningSessions;
 void wss.close();

@@ -42,6 +42,7 @@ test('the built package is importable, typed, and works', () => {
       join(project, 'consumer.ts'),
       `import type { Server } from 'node:http';
 import { createWebSocketServer, type GatewayHandle, type ProviderRuntime } from 'agent-gateway';
+import { createClaudeCodeUiWebSocketServer, type ClaudeCodeUiHost } from 'agent-gateway/claudecodeui';
 declare const server: Server;
 const runtime: ProviderRuntime<'claude' | 'codex'> = {
   hasRuntime: (p) => p === 'claude',
@@ -55,6 +56,10 @@ const handle: GatewayHandle = createWebSocketServer(server, {
   chat: { runtime },
 });
 void handle.close();
+// The claudecodeui entry resolves through its own "exports" path.
+declare const host: ClaudeCodeUiHost<'claude' | 'codex'>;
+const wss = createClaudeCodeUiWebSocketServer(server, { verifyClient: { authenticateWebSocket: () => null }, chat: { runtime } }, host, '/var/tmp');
+void wss.gateway.close();
 `,
     );
     // Types resolve through the package's "exports" and check under strict.
@@ -65,7 +70,8 @@ void handle.close();
       join(project, 'run.mjs'),
       `import { createServer } from 'node:http';
 import WebSocket from '${join(root, 'node_modules', 'ws', 'wrapper.mjs')}';
-import { createWebSocketServer } from 'agent-gateway';
+import { createWebSocketServer, chatRunRegistry } from 'agent-gateway';
+import { createClaudeCodeUiWebSocketServer } from 'agent-gateway/claudecodeui';
 // Warnings and errors are printed: a screen mirror worker that cannot start would say so here.
 const quiet = () => {};
 const loud = (message) => console.log('LOG ' + message);
@@ -89,6 +95,8 @@ const firstFrame = (ws, match) => new Promise((resolve) => {
   });
 });
 server.listen(0, '127.0.0.1', async () => {
+  // Both entries share one copy of the library: the registry sees this gateway.
+  console.log(typeof createClaudeCodeUiWebSocketServer, chatRunRegistry.isProcessing('none'));
   const chat = await open('/ws');
   const ack = firstFrame(chat, () => true);
   chat.send(JSON.stringify({ type: 'chat.subscribe', sessions: [{ sessionId: 's1' }] }));
@@ -112,7 +120,7 @@ server.listen(0, '127.0.0.1', async () => {
 `,
     );
     const output = execFileSync(process.execPath, ['run.mjs'], { cwd: project, encoding: 'utf8', timeout: 30_000 });
-    assert.is(output.trim(), 'chat_subscribed\nrestored');
+    assert.is(output.trim(), 'function false\nchat_subscribed\nrestored');
   } finally {
     rmSync(project, { recursive: true, force: true });
   }

@@ -103,7 +103,7 @@ test('agent shells: the provider command table, resuming the provider id from th
   const resumed = await harness.connect();
   resumed.init({ projectPath: dir, provider: 'claude', sessionId: 'app-1', hasSession: true });
   await resumed.waitForOutput('claude-args:[--resume native-1]');
-  assert.ok(resumed.output.includes(`Resuming Claude session app-1 in: ${dir}`));
+  assert.ok(resumed.output.includes(`Resuming Claude session native-1 in: ${dir}`), "the welcome names the id passed to --resume, as the baseline");
 
   const unsafe = await harness.connect();
   unsafe.init({ projectPath: dir, provider: 'codex', sessionId: 'app-2', hasSession: true });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { fromPromise, type AnyActorRef } from 'xstate';
 
-import { chatRunMachine } from '../../machines/chatRun.machine.js';
+import { chatRunMachine, type RuntimeInvocation } from '../../machines/chatRun.machine.js';
 import { sequenceMessage, type PendingPermission, type SequencedFrame } from '../../machines/chatMessage.js';
 import {
   chatSessionMachine,
@@ -12,13 +12,13 @@ import {
   type ChatSessionOutput,
 } from '../../machines/chatSession.machine.js';
 import { protocolError, type ProtocolErrorCode } from '../../machines/protocolErrors.js';
-import type { ChatEventLog, SessionStore } from '../../persistence/types.js';
+import type { ChatEventLog, SessionDescription, SessionStore } from '../../persistence/types.js';
 import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionContext, RouteHandler } from '../route.js';
 import { frameBytes, type SendBudget } from '../sendBudget.js';
-import type { ProviderRuntime } from '../types.js';
+import type { ChatDeps, ProviderRuntime } from '../types.js';
 import { decodeChatFrame, type ChatCommand } from './codec.js';
 import { createFanout, type Subscriber } from './fanout.js';
 import { createRuntimeWriter } from './runtimeWriter.js';
@@ -29,9 +29,9 @@ import { createRuntimeWriter } from './runtimeWriter.js';
  * this file keeps the subscriber id → socket map.
  */
 
-export interface RunningRun {
+export interface RunningRun<TProvider extends string = string> {
   sessionId: string;
-  provider: string;
+  provider: TProvider;
   /** Epoch ms. */
   startedAt: number;
   lastSeq: number;
@@ -58,6 +58,8 @@ export interface ChatRouteOptions {
   logger: Logger;
   runtime: ProviderRuntime;
   sessions: SessionStore;
+  /** The host's say over what reaches a runtime (`ChatDeps.prepareRun`). */
+  prepareRun?: ChatDeps['prepareRun'];
   log: ChatEventLog;
   /** The gateway-wide bound on bytes queued to sockets (`maxTotalSocketBufferBytes`). */
   sendBudget: SendBudget;
@@ -253,13 +255,21 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     try {
       await sessions.assignProviderSessionId(sessionId, providerSessionId);
       const record = await sessions.getSession(sessionId);
-      const described = sessions.describeSession ? await sessions.describeSession(sessionId) : null;
+      let described: SessionDescription | null = null;
+      if (sessions.describeSession) {
+        described = await sessions.describeSession(sessionId);
+        // The host's own answer that this session is not shown (archived, gone): no upsert.
+        if (described === null) return;
+      }
       broadcast({
         kind: 'session_upserted',
         sessionId,
+        // The baseline sends it too: clients use it as an alias of the app id (claudecodeui's
+        // sidebar matches rows by it and redirects a view opened on the provider's id).
+        providerSessionId,
         provider: record?.provider ?? null,
         session: described?.session ?? { id: sessionId, summary: null, messageCount: 0, lastActivity: null },
-        project: described?.project ?? (record?.projectPath ? { path: record.projectPath } : null),
+        project: described ? described.project : record?.projectPath ? { path: record.projectPath } : null,
         timestamp: new Date(now()).toISOString(),
       });
     } catch (error) {
@@ -352,21 +362,15 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     const actor = sessionActor(sessionId, true);
     if (!actor) return sendError(ws, 'INTERNAL_ERROR', sessionId, 'Too many live sessions on this gateway.');
     connection.joined.add(sessionId);
-    // The row decides where the agent runs: a client-supplied cwd/projectPath never overrides it.
-    const { cwd: _cwd, projectPath: _projectPath, ...clientOptions } = command.options;
-    const runOptions: Record<string, unknown> = {
-      ...clientOptions,
-      sessionId,
-      projectPath: record.projectPath ?? undefined,
-      cwd: record.projectPath ?? undefined,
-    };
     sendToSession(actor, {
       type: 'client.send',
       subscriberId: connection.id,
       runId: randomUUID(),
       provider: record.provider,
       content: command.content,
-      options: runOptions,
+      // As sent: what reaches the runtime is decided when the run starts (runtimeOptions).
+      options: command.options,
+      projectPath: record.projectPath,
       userId: connection.userId,
       providerSessionId: record.providerSessionId,
       startedAt: now(),
@@ -467,6 +471,26 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
 
   // ---- the provided machine ----
 
+  /**
+   * The options a runtime gets: what the host's `prepareRun` allows of the client's (nothing
+   * without it), then `sessionId`, `projectPath` and `cwd` from the session row, which always win.
+   */
+  const runtimeOptions = async (input: RuntimeInvocation): Promise<Record<string, unknown>> => {
+    const allowed = options.prepareRun
+      ? await options.prepareRun({
+          provider: input.provider,
+          sessionId: input.sessionId,
+          projectPath: input.projectPath,
+          providerSessionId: input.providerSessionId,
+          content: input.content,
+          clientOptions: input.options,
+          userId: input.userId,
+        })
+      : {};
+    const where = input.projectPath ?? undefined;
+    return { ...allowed, sessionId: input.sessionId, projectPath: where, cwd: where };
+  };
+
   const runLogic = chatRunMachine.provide({
     actors: {
       runtime: fromPromise(async ({ input, system }) => {
@@ -477,7 +501,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
           logger,
           runId: input.runId,
         });
-        return runtime.run(input.provider, input.content, input.options, writer);
+        return runtime.run(input.provider, input.content, await runtimeOptions(input), writer);
       }),
       abortRuntime: fromPromise(async ({ input }) => (await runtime.abort(input.provider, input.sessionId)) === true),
     },

@@ -38,7 +38,7 @@ export function planLaunch(request: ShellInitRequest, resumeId: string | null): 
   }
   const name = providerName(request.provider);
   const welcome = resumeId
-    ? cyanLine(`Resuming ${name} session ${request.sessionId} in: ${where}`)
+    ? cyanLine(`Resuming ${name} session ${resumeId} in: ${where}`)
     : cyanLine(`Starting new ${name} session in: ${where}`);
   switch (request.provider) {
     case 'cursor':

@@ -18,6 +18,7 @@ const input: ChatRunInput = {
   options: {},
   userId: null,
   providerSessionId: null,
+  projectPath: null,
   abortTimeoutMs: 1000,
 };
 
