@@ -90,7 +90,11 @@ export function createScreenMirror(options: ScreenMirrorOptions): ScreenMirror {
     },
     whenParsed(fn) {
       if (disposed) return;
-      terminal.write('', fn);
+      // A callback queued before dispose() can still fire after it: a disposed terminal must not
+      // be serialized (xterm's addon store is gone: "add a disposable to a disposed store").
+      terminal.write('', () => {
+        if (!disposed) fn();
+      });
     },
     resize(cols, rows) {
       this.whenParsed(() => {
