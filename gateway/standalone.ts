@@ -5,11 +5,11 @@ import { join } from 'node:path';
 
 import { openDatabase } from '../persistence/database.js';
 import { createSqliteSessionStore } from '../persistence/sessionStore.js';
+import { securePrivateDir, securePrivateFiles } from './cli/dataDir.js';
 import { httpPathname } from './cli/httpPath.js';
 import type { CliOptions } from './cli/options.js';
 import { createRestHandler } from './cli/rest.js';
 import { createStaticHandler } from './cli/static.js';
-import { securePrivateDir, securePrivateFiles } from './cli/dataDir.js';
 import { loadOrCreateToken } from './cli/token.js';
 import { resolveLimits, type GatewayLimits } from './config.js';
 import { createWebSocketServer, type GatewayHandle } from './createWebSocketServer.js';
