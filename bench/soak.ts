@@ -133,11 +133,15 @@ function open(url: string): Promise<WebSocket> {
   });
 }
 
-/** The protocol's replay rule: where a subscriber's stream starts after its ack. */
-function firstSeqAfterAck(ack: Record<string, unknown>, lastSeq: number): number {
+/**
+ * The protocol's replay rule: where a subscriber's stream starts after its ack, or `'run'` for a
+ * fresh subscriber of a running session, whose replay starts at that run's first seq (which the
+ * ack does not name): its first frame must then belong to the ack's run.
+ */
+function firstSeqAfterAck(ack: Record<string, unknown>, lastSeq: number): number | 'run' {
   const latest = Number(ack.lastSeq);
-  if (ack.isProcessing === true) return Math.min(lastSeq, latest) + 1;
-  return lastSeq > 0 && lastSeq < latest ? lastSeq + 1 : latest + 1;
+  if (lastSeq > 0) return Math.min(lastSeq, latest) + 1;
+  return ack.isProcessing === true ? 'run' : latest + 1;
 }
 
 /** Sockets this driver closed on purpose: their close events are not errors. */
@@ -147,6 +151,8 @@ class Viewer {
   ws: WebSocket | null = null;
   lastSeen = 0;
   private expected: number | null = null;
+  /** Set for a fresh subscriber of a running session: its first frame must be of this run. */
+  private replayedRun: string | null = null;
 
   constructor(readonly base: string, readonly sessionId: string) {}
 
@@ -167,12 +173,18 @@ class Viewer {
           this.expected = null;
           return;
         }
-        this.expected = firstSeqAfterAck(frame, lastSeq);
+        const first = firstSeqAfterAck(frame, lastSeq);
+        this.expected = first === 'run' ? null : first;
+        this.replayedRun = first === 'run' ? String(frame.runId) : null;
         return;
       }
       if (frame.kind === 'protocol_error') return error(`viewer got protocol_error ${String(frame.code)}`);
       if (typeof frame.seq !== 'number' || frame.sessionId !== this.sessionId) return;
-      if (this.expected === null) this.expected = frame.seq; // after an announced gap
+      if (this.replayedRun !== null) {
+        if (frame.runId !== this.replayedRun) error(`viewer of ${this.sessionId}: a fresh subscriber was replayed run ${String(frame.runId)}, not the running ${this.replayedRun}`);
+        this.replayedRun = null;
+      }
+      if (this.expected === null) this.expected = frame.seq; // after an announced gap, or the running run's start
       if (frame.seq !== this.expected) {
         counters.gaps++;
         error(`viewer of ${this.sessionId}: seq ${frame.seq}, expected ${this.expected}`);
