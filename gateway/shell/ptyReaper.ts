@@ -17,8 +17,11 @@
  * A session forgotten when its leader exited is not swept later: its number is free for reuse
  * once its last process is gone, and killing a stranger's session is worse than a leftover job.
  *
- * A watchdog that dies while the gateway lives (someone killed it) is started again and told the
- * live sessions again; one that keeps dying at once is given up on, logged.
+ * A watchdog that dies while the gateway lives (someone killed it) is started again with the live
+ * sessions as its arguments, so it knows them from its first instruction: sent over the pipe
+ * after the spawn, they were lost when the gateway died in between (seen under load: the test
+ * kills the gateway the moment the new watchdog appears). One that keeps dying at once is given
+ * up on, logged.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -40,7 +43,8 @@ const REAPER_MAX_QUICK_RESTARTS = 3;
 
 /**
  * Closes every inherited fd above 2 (a watchdog restarted while PTYs run would hold their
- * masters), reads `+sid`/`-sid` lines until end of file, then kills each remembered session:
+ * masters), starts from the sessions given as arguments (a restart), reads `+sid`/`-sid` lines
+ * until end of file, then kills each remembered session:
  * its process group at once, then every process whose session id matches (field 6 of
  * /proc/<pid>/stat; jobs of an interactive shell live in other groups of the same session).
  * A session id is not reused while any process of that session is alive, so nothing else is hit.
@@ -50,6 +54,7 @@ const REAPER_SCRIPT = [
   'dir=/proc/$$/fd; [[ -d $dir ]] || dir=/dev/fd',
   'for fd in $dir/*; do fd=${fd##*/}; if [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 )); then exec {fd}>&-; fi; done',
   'declare -A live=()',
+  'for sid in "$@"; do [[ $sid =~ ^[0-9]+$ ]] && live[$sid]=1; done',
   'while read -r line; do',
   '  case $line in',
   '    +[0-9]*) live[${line:1}]=1 ;;',
@@ -126,7 +131,8 @@ export function createPtyReaper({ logger }: PtyReaperOptions): PtyReaper {
   const launch = () => {
     // --norc: with a socket on stdin (Node's 'pipe'), bash thinks sshd started it and would source
     // ~/.bashrc first (measured: 0.3-0.8 s here, holding every inherited fd meanwhile).
-    const started = spawn('bash', ['--norc', '--noprofile', '-c', REAPER_SCRIPT, PTY_REAPER_NAME], {
+    const known = [...sessions].map(String);
+    const started = spawn('bash', ['--norc', '--noprofile', '-c', REAPER_SCRIPT, PTY_REAPER_NAME, ...known], {
       // Nothing but the pipe: an inherited stdout would turn the gateway's death into SIGPIPE.
       stdio: ['pipe', 'ignore', 'ignore'],
       cwd: '/',
@@ -159,7 +165,6 @@ export function createPtyReaper({ logger }: PtyReaperOptions): PtyReaper {
       logger.warn('shell: the PTY reaper died; starting it again', { code, signal });
       launch();
     });
-    for (const sid of sessions) send(`+${sid}`);
   };
 
   return {
