@@ -16,6 +16,8 @@
  */
 import type { WebSocket } from 'ws';
 
+import type { Logger } from './logger.js';
+
 export interface SendBudget {
   readonly limitBytes: number;
   /** Counts `ws` from now on, until it closes, and makes the budget findable from it. */
@@ -37,6 +39,31 @@ const budgets = new WeakMap<WebSocket, SendBudget>();
 /** A module-level listener: a closure per socket would cost memory for every open socket. */
 function forgetOnClose(this: WebSocket): void {
   budgets.get(this)?.forget(this);
+}
+
+/**
+ * Whether a frame that cannot wait to be sent (an answer, a screen restore, PTY output) may be
+ * queued to `ws` now. A socket over its own cap (`maxSocketBytes`: it stopped reading while it
+ * keeps asking), or one whose frame would take the bytes queued to all sockets over the budget,
+ * is cut instead: terminated, no longer counted. Frames that can lag and be caught up from the
+ * log later (/ws fan-out) ask `budget.admit` alone.
+ */
+export function admitOrCut(budget: SendBudget, ws: WebSocket, bytes: number, maxSocketBytes: number, logger: Logger, route: string): boolean {
+  if (ws.bufferedAmount > maxSocketBytes) {
+    logger.warn(`Cutting a ${route} socket that stopped reading`, { bufferedBytes: ws.bufferedAmount });
+    ws.terminate();
+    return false;
+  }
+  if (!budget.admit(ws, bytes)) {
+    logger.warn(`Cutting a ${route} socket: the bytes queued to all sockets are at maxTotalSocketBufferBytes`, {
+      bufferedBytes: ws.bufferedAmount,
+      frameBytes: bytes,
+    });
+    budget.forget(ws);
+    ws.terminate();
+    return false;
+  }
+  return true;
 }
 
 /** Bytes a text or binary frame adds to a socket's buffer (the frame header aside). */

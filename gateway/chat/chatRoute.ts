@@ -17,7 +17,7 @@ import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionContext, RouteHandler } from '../route.js';
-import { frameBytes, type SendBudget } from '../sendBudget.js';
+import { admitOrCut, frameBytes, type SendBudget } from '../sendBudget.js';
 import type { ChatDeps, ProviderRuntime } from '../types.js';
 import { decodeChatFrame, type ChatCommand } from './codec.js';
 import { createFanout, type Subscriber } from './fanout.js';
@@ -101,18 +101,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
    */
   const sendAnswer = (ws: WebSocket, json: string) => {
     if (ws.readyState !== WebSocket.OPEN) return;
-    if (ws.bufferedAmount > limits.maxSocketBufferBytes) {
-      logger.warn('Cutting a /ws socket that stopped reading its answers', { bufferedBytes: ws.bufferedAmount });
-      ws.terminate();
-      return;
-    }
-    if (!sendBudget.admit(ws, frameBytes(json))) {
-      logger.warn('Cutting a /ws socket: the bytes queued to all sockets are at maxTotalSocketBufferBytes', { bufferedBytes: ws.bufferedAmount });
-      sendBudget.forget(ws);
-      ws.terminate();
-      return;
-    }
-    ws.send(json);
+    if (admitOrCut(sendBudget, ws, frameBytes(json), limits.maxSocketBufferBytes, logger, '/ws')) ws.send(json);
   };
   const send = (ws: WebSocket, frame: Record<string, unknown>) => sendAnswer(ws, JSON.stringify(frame));
   const sendError = (ws: WebSocket, code: ProtocolErrorCode, sessionId: string | null, detail?: string) =>

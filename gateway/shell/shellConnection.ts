@@ -11,7 +11,7 @@ import { WebSocket, type RawData } from 'ws';
 
 import type { ShellViewerEvent } from '../../machines/shellSession.machine.js';
 import type { Logger } from '../logger.js';
-import { frameBytes, type SendBudget } from '../sendBudget.js';
+import { admitOrCut, frameBytes, type SendBudget } from '../sendBudget.js';
 import { invalidPayloadFrame, parseShellFrame, type ShellClientFrame, type ShellInitRequest } from './shellFrames.js';
 
 export interface ShellConnectionDeps {
@@ -89,20 +89,7 @@ export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps):
     },
     deliver(text) {
       if (ws.readyState !== WebSocket.OPEN) return;
-      if (ws.bufferedAmount > deps.maxBufferedBytes) {
-        deps.logger.warn('Cutting a /shell socket that stopped reading its output', { bufferedBytes: ws.bufferedAmount });
-        ws.terminate();
-        return;
-      }
-      if (!deps.sendBudget.admit(ws, frameBytes(text))) {
-        deps.logger.warn('Cutting a /shell socket: the gateway-wide send buffer bound is reached', {
-          bufferedBytes: ws.bufferedAmount,
-          frameBytes: frameBytes(text),
-        });
-        deps.sendBudget.forget(ws);
-        ws.terminate();
-        return;
-      }
+      if (!admitOrCut(deps.sendBudget, ws, frameBytes(text), deps.maxBufferedBytes, deps.logger, '/shell')) return;
       if (!corked && transport) {
         corked = true;
         transport.cork();
