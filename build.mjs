@@ -24,13 +24,13 @@ const common = {
 // The library and its claudecodeui entry share one copy of every module (code splitting), so a
 // gateway created through either is seen by the one chatRunRegistry/connectedClients.
 await build({ ...common, splitting: true, entryPoints: { index: 'gateway/index.ts', claudecodeui: 'gateway/hosts/claudecodeui.ts' }, outdir: 'dist' });
-// gateway/cli.ts starts with its own hashbang, which esbuild keeps.
-await build({ ...common, entryPoints: { cli: 'gateway/cli.ts' }, outdir: 'dist' });
+// gateway/app/cli.ts starts with its own hashbang, which esbuild keeps.
+await build({ ...common, entryPoints: { cli: 'gateway/app/cli.ts' }, outdir: 'dist' });
 chmodSync('dist/cli.js', 0o755);
 // The screen mirror worker is its own entry: both bundles start it as ./screenMirrorWorker.js.
 await build({ ...common, entryPoints: { screenMirrorWorker: 'gateway/shell/screenMirrorWorker.ts' }, outdir: 'dist' });
 // The playground page is static: dist/cli.js serves it from dist/playground.
-cpSync('gateway/playground', 'dist/playground', { recursive: true });
+cpSync('gateway/app/playground', 'dist/playground', { recursive: true });
 
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

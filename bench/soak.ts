@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 
 import { createWebSocketServer } from '../gateway/createWebSocketServer.js';
-import { createDemoRuntime } from '../gateway/demoAgent.js';
+import { createDemoRuntime } from '../gateway/app/demoAgent.js';
 import { createConsoleLogger } from '../gateway/logger.js';
 import { openDatabase } from '../persistence/database.js';
 import { createSqliteSessionStore } from '../persistence/sessionStore.js';

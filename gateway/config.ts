@@ -118,7 +118,7 @@ export const DEFAULT_LIMITS = {
   /** Largest frame accepted from a plugin (upstream); a bigger one is an upstream error (client closed 4502). */
   pluginMaxPayloadBytes: 16 * MiB,
 
-  // ---- standalone REST (gateway/cli/rest.ts; an embedding host creates sessions in its own store) ----
+  // ---- standalone REST (gateway/app/cli/rest.ts; an embedding host creates sessions in its own store) ----
   /**
    * Longest `projectPath` POST /api/providers/sessions accepts, in UTF-8 bytes: Linux's PATH_MAX,
    * so no path the OS could open is refused. Unbounded, 2 000 sessions with 60 KB paths grew the

@@ -39,7 +39,7 @@ export type {
   LoggedEvent,
   EventLogHealth,
 } from '../persistence/types.js';
-export { createDemoRuntime } from './demoAgent.js';
+export { createDemoRuntime } from './app/demoAgent.js';
 export { createGatewayInspector, type GatewayInspector, type GatewayInspectorOptions } from './inspect.js';
-export { startInspectorBridge, type InspectorBridge, type InspectorBridgeOptions } from './inspectBridge.js';
-export { createSessionRecorder, type SessionRecorder, type SessionRecorderOptions } from './recording/recorder.js';
+export { startInspectorBridge, type InspectorBridge, type InspectorBridgeOptions } from './app/inspectBridge.js';
+export { createSessionRecorder, type SessionRecorder, type SessionRecorderOptions } from './app/recording/recorder.js';

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { runCli, type CliProcess, type ShutdownSignal, type StandaloneHandle } from '../gateway/cli/main.js';
-import { parseCliOptions, type CliOptions } from '../gateway/cli/options.js';
-import { loadOrCreateToken } from '../gateway/cli/token.js';
+import { runCli, type CliProcess, type ShutdownSignal, type StandaloneHandle } from '../gateway/app/cli/main.js';
+import { parseCliOptions, type CliOptions } from '../gateway/app/cli/options.js';
+import { loadOrCreateToken } from '../gateway/app/cli/token.js';
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}): CliOptions {
   const result = parseCliOptions(argv, env);

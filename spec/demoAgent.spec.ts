@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 
-import { createDemoRuntime, demoAnswerWords, type DemoTimers } from '../gateway/demoAgent.js';
+import { createDemoRuntime, demoAnswerWords, type DemoTimers } from '../gateway/app/demoAgent.js';
 import type { RuntimeWriter } from '../gateway/types.js';
 
 type Message = Record<string, unknown> & { kind: string };

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 
 import { createGatewayInspector } from '../gateway/inspect.js';
-import { startInspectorBridge } from '../gateway/inspectBridge.js';
+import { startInspectorBridge } from '../gateway/app/inspectBridge.js';
 import type { Scenario } from './scenarios/format.js';
 import { runScenario } from './scenarios/runner.js';
 

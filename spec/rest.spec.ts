@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { createRestHandler, type RestDeps, type RunningRunSummary } from '../gateway/cli/rest.js';
+import { createRestHandler, type RestDeps, type RunningRunSummary } from '../gateway/app/cli/rest.js';
 import type { SessionRecord } from '../persistence/types.js';
 
 const TOKEN = 'secret-token-for-tests';

@@ -61,12 +61,12 @@ test('the CLI serves REST and a demo-agent chat end to end, and shuts down on SI
 
 test('--help lists the options and bad options exit 2', async () => {
   const { spawnSync } = await import('node:child_process');
-  const help = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', '--help'], { encoding: 'utf8' });
+  const help = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--help'], { encoding: 'utf8' });
   assert.is(help.status, 0);
   for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--inspect']) {
     assert.ok(help.stdout.includes(flag), `help mentions ${flag}`);
   }
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/cli.ts', '--port', 'x'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', 'x'], { encoding: 'utf8' });
   assert.is(bad.status, 2);
 });
 

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BrowserContext, Page } from 'playwright-core';
 
-import { demoAnswerWords } from '../../gateway/demoAgent.js';
+import { demoAnswerWords } from '../../gateway/app/demoAgent.js';
 import { appliedSeqs, launchBrowser, oneTo, startGateway, stat, step, transcriptSeqs, until, type TestBrowser, type TestGateway } from './browser.js';
 
 /** The CLI's default pace: about 20 words a second. */

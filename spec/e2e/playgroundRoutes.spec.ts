@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
-import { parseCliOptions, type CliOptions } from '../../gateway/cli/options.js';
-import { STATIC_ASSETS } from '../../gateway/cli/static.js';
-import { startStandalone, type Standalone } from '../../gateway/standalone.js';
+import { parseCliOptions, type CliOptions } from '../../gateway/app/cli/options.js';
+import { STATIC_ASSETS } from '../../gateway/app/cli/static.js';
+import { startStandalone, type Standalone } from '../../gateway/app/standalone.js';
 import { connect, type Frame, type TestClient } from '../support/chatHarness.js';
 
 const TOKEN = 'playground-routes-token';

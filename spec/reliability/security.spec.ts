@@ -272,7 +272,7 @@ test('chat.permission-response cannot resolve a request of a session the socket 
   for (const client of [owner, ...attempts]) await client.close();
 });
 
-/** The CLI's startup banner, line by line (gateway/standalone.ts prints it; this run has no --inspect). */
+/** The CLI's startup banner, line by line (gateway/app/standalone.ts prints it; this run has no --inspect). */
 const BANNER_LINES = [
   /^agent-gateway listening on http:\/\/\S+$/,
   /^ {2}token: {2}\S+$/,

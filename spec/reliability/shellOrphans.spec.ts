@@ -1,6 +1,6 @@
 /**
  * PTY processes must not outlive the gateway. On the real CLI process (node running
- * gateway/cli.ts, so the pid we kill is the gateway itself): terminals running `sleep 600`, an
+ * gateway/app/cli.ts, so the pid we kill is the gateway itself): terminals running `sleep 600`, an
  * interactive bash with a background job that ignores SIGHUP, and `trap "" HUP; sleep 603`;
  * after a `kill -9` of the gateway every process of those terminals is gone within
  * ORPHAN_DEADLINE_MS — also when the PTY reaper (gateway/shell/ptyReaper.ts) was killed first,

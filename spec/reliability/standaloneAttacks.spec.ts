@@ -14,8 +14,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { DEFAULT_LIMITS } from '../../gateway/config.js';
-import { parseCliOptions, type CliOptions } from '../../gateway/cli/options.js';
-import { DATABASE_FILE_NAME, STANDALONE_HTTP_TIMEOUTS, startStandalone, type Standalone, type StandaloneHooks } from '../../gateway/standalone.js';
+import { parseCliOptions, type CliOptions } from '../../gateway/app/cli/options.js';
+import { DATABASE_FILE_NAME, STANDALONE_HTTP_TIMEOUTS, startStandalone, type Standalone, type StandaloneHooks } from '../../gateway/app/standalone.js';
 import { openDatabase } from '../../persistence/database.js';
 import { connect } from '../support/chatHarness.js';
 import { startCli, type CliChild } from '../support/cliProcess.js';

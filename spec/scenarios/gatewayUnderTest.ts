@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { SimulatedClock, type InspectionEvent } from 'xstate';
 
 import { createWebSocketServer, type GatewayHandle } from '../../gateway/createWebSocketServer.js';
-import { createDemoRuntime } from '../../gateway/demoAgent.js';
+import { createDemoRuntime } from '../../gateway/app/demoAgent.js';
 import { silentLogger } from '../../gateway/logger.js';
 import type { GatewayDeps, GatewayUser, ProviderRuntime } from '../../gateway/types.js';
 import { openDatabase, type GatewayDatabase } from '../../persistence/database.js';

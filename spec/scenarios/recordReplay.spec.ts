@@ -15,10 +15,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { createWebSocketServer } from '../../gateway/createWebSocketServer.js';
-import { createDemoRuntime } from '../../gateway/demoAgent.js';
+import { createDemoRuntime } from '../../gateway/app/demoAgent.js';
 import { silentLogger } from '../../gateway/logger.js';
-import { runRecordCommand } from '../../gateway/recording/recordCommand.js';
-import { createSessionRecorder } from '../../gateway/recording/recorder.js';
+import { runRecordCommand } from '../../gateway/app/recording/recordCommand.js';
+import { createSessionRecorder } from '../../gateway/app/recording/recorder.js';
 import { openDatabase } from '../../persistence/database.js';
 import { createSqliteSessionStore } from '../../persistence/sessionStore.js';
 import { connect, TOKEN, type Frame, type TestClient } from '../support/chatHarness.js';

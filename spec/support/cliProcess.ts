@@ -25,7 +25,7 @@ export interface StartCliOptions {
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: StartCliOptions = {}): Promise<CliChild> {
   const prefix = options.prefix ?? [];
-  const nodeArgs = ['--import', 'tsx', 'gateway/cli.ts', ...args];
+  const nodeArgs = ['--import', 'tsx', 'gateway/app/cli.ts', ...args];
   const [command, ...commandArgs] = prefix.length > 0 ? [...prefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
   const child = spawn(command, commandArgs, {
     env: { ...process.env, ...env },

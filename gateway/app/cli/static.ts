@@ -1,5 +1,5 @@
 /**
- * Serves the playground page (gateway/playground/) and the two @xterm/xterm files it loads.
+ * Serves the playground page (gateway/app/playground/) and the two @xterm/xterm files it loads.
  * Only the URL paths in a fixed table are answered, each mapped to one file chosen here, so no
  * request path ever becomes a file path: `..`, encoded dots and symlink tricks have nothing to
  * reach. Any other path returns false so routers compose (the caller sends its 404).
@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../logger.js';
 import { httpPathname } from './httpPath.js';
 
 export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -70,12 +70,12 @@ const PAGE_POLICY = [
 ].join('; ');
 
 /**
- * Source layout: gateway/cli/static.ts → gateway/playground. Bundled: dist/cli.js → dist/playground
- * when the build copies it there, else the checkout's gateway/playground next to dist/.
+ * Source layout: gateway/app/cli/static.ts → gateway/app/playground. Bundled: dist/cli.js →
+ * dist/playground when the build copies it there, else the checkout's gateway/app/playground next to dist/.
  */
 function findPlaygroundDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, '..', 'playground'), join(here, 'playground'), join(here, '..', 'gateway', 'playground')];
+  const candidates = [join(here, '..', 'playground'), join(here, 'playground'), join(here, '..', 'gateway', 'app', 'playground')];
   return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? candidates[0];
 }
 

@@ -1,4 +1,4 @@
-import { parseRequestTarget } from '../upgrade.js';
+import { parseRequestTarget } from '../../upgrade.js';
 
 /**
  * The path an HTTP request for the CLI's own routes (REST, static files) names, resolved the way

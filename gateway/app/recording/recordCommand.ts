@@ -8,8 +8,8 @@ import { join } from 'node:path';
 
 import * as nodePty from 'node-pty';
 
-import { openDatabase } from '../../persistence/database.js';
-import { createSqliteSessionStore } from '../../persistence/sessionStore.js';
+import { openDatabase } from '../../../persistence/database.js';
+import { createSqliteSessionStore } from '../../../persistence/sessionStore.js';
 import { nodeCliProcess, runCli, type CliProcess } from '../cli/main.js';
 import { DATABASE_FILE_NAME, startStandalone } from '../standalone.js';
 import { createSessionRecorder } from './recorder.js';

@@ -23,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto';
 
-import type { PermissionDecision, ProviderRuntime, RuntimeWriter } from './types.js';
+import type { PermissionDecision, ProviderRuntime, RuntimeWriter } from '../types.js';
 
 export const DEMO_PROVIDER = 'demo';
 

@@ -14,10 +14,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { SessionLimitError, type CreateSessionOptions } from '../../persistence/sessionStore.js';
-import type { SessionRecord } from '../../persistence/types.js';
-import { DEFAULT_LIMITS } from '../config.js';
-import type { Logger } from '../logger.js';
+import { SessionLimitError, type CreateSessionOptions } from '../../../persistence/sessionStore.js';
+import type { SessionRecord } from '../../../persistence/types.js';
+import { DEFAULT_LIMITS } from '../../config.js';
+import type { Logger } from '../../logger.js';
 import { httpPathname } from './httpPath.js';
 
 /** A session-creation request is two short strings; anything near this size is not one. */

@@ -4,7 +4,7 @@
  * A flag wins over its environment variable; a bad value throws an Error whose message names the
  * option (the CLI prints it and exits 2).
  */
-import type { LogLevel } from '../logger.js';
+import type { LogLevel } from '../../logger.js';
 
 export interface CliOptions {
   port: number;

@@ -3,23 +3,23 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
-import { openDatabase } from '../persistence/database.js';
-import { createSqliteSessionStore } from '../persistence/sessionStore.js';
+import { openDatabase } from '../../persistence/database.js';
+import { createSqliteSessionStore } from '../../persistence/sessionStore.js';
 import { securePrivateDir, securePrivateFiles } from './cli/dataDir.js';
 import { httpPathname } from './cli/httpPath.js';
 import type { CliOptions } from './cli/options.js';
 import { createRestHandler } from './cli/rest.js';
 import { createStaticHandler } from './cli/static.js';
 import { loadOrCreateToken } from './cli/token.js';
-import { resolveLimits, type GatewayLimits } from './config.js';
-import { createWebSocketServer, type GatewayHandle } from './createWebSocketServer.js';
+import { resolveLimits, type GatewayLimits } from '../config.js';
+import { createWebSocketServer, type GatewayHandle } from '../createWebSocketServer.js';
 import { createDemoRuntime } from './demoAgent.js';
-import { createGatewayInspector, type GatewayInspector } from './inspect.js';
+import { createGatewayInspector, type GatewayInspector } from '../inspect.js';
 import { startInspectorBridge, type InspectorBridge } from './inspectBridge.js';
-import { createConsoleLogger } from './logger.js';
-import type { SpawnPty } from './shell/ptyProcesses.js';
-import { resolveShellUser } from './shell/shellUser.js';
-import type { ProviderRuntime, ShellDeps } from './types.js';
+import { createConsoleLogger } from '../logger.js';
+import type { SpawnPty } from '../shell/ptyProcesses.js';
+import { resolveShellUser } from '../shell/shellUser.js';
+import type { ProviderRuntime, ShellDeps } from '../types.js';
 
 /**
  * The standalone server behind the `agent-gateway` command: one http server with the REST

@@ -22,11 +22,11 @@ import type { IncomingMessage } from 'node:http';
 
 import type { RawData, WebSocket } from 'ws';
 
-import { DEFAULT_LIMITS } from '../config.js';
-import type { GatewayHandle } from '../createWebSocketServer.js';
-import type { SpawnPty } from '../shell/ptyProcesses.js';
-import type { ProviderRuntime, RuntimeWriter } from '../types.js';
-import type { SessionStore } from '../../persistence/types.js';
+import { DEFAULT_LIMITS } from '../../config.js';
+import type { GatewayHandle } from '../../createWebSocketServer.js';
+import type { SpawnPty } from '../../shell/ptyProcesses.js';
+import type { ProviderRuntime, RuntimeWriter } from '../../types.js';
+import type { SessionStore } from '../../../persistence/types.js';
 import { expectedFrame, literal, pattern, RunIdNames, toJson, type JsonValue } from './recordedValues.js';
 
 type Step = { [key: string]: JsonValue } & { at: number };
