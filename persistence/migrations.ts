@@ -47,6 +47,21 @@ export const MIGRATIONS: readonly string[] = [
     latest_seq INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // 2: sessions listed newest activity first, paged by (updated_at, session_id); a session's
+  // activity includes its runs (the runs writer moves updated_at forward from now on, and this
+  // brings existing rows up to their latest run); runs found by session for deletion.
+  `
+  UPDATE sessions SET updated_at = max(
+    updated_at,
+    coalesce(
+      (SELECT max(max(started_at, coalesce(completed_at, 0))) FROM runs WHERE runs.session_id = sessions.session_id),
+      0
+    )
+  );
+  DROP INDEX sessions_updated_at;
+  CREATE INDEX sessions_activity ON sessions (updated_at, session_id);
+  CREATE INDEX runs_session ON runs (session_id);
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -17,10 +17,14 @@ export const sessions = sqliteTable(
     summary: text('summary'),
     /** Epoch milliseconds. */
     createdAt: integer('created_at').notNull(),
-    /** Epoch milliseconds; bumped by every change so `lastActivity` means something. */
+    /**
+     * Epoch milliseconds; bumped by every change, and by its runs starting and completing
+     * (runsTable.ts), so `lastActivity` and the listing order mean something.
+     */
     updatedAt: integer('updated_at').notNull(),
   },
-  (table) => [index('sessions_updated_at').on(table.updatedAt)],
+  // The listing order and its cursor: newest activity first, ties by id (migration 2).
+  (table) => [index('sessions_activity').on(table.updatedAt, table.sessionId)],
 );
 
 /** Chat runs, so a restart can complete the runs a crash interrupted. */
@@ -36,8 +40,12 @@ export const runs = sqliteTable(
     exitCode: integer('exit_code'),
     aborted: integer('aborted', { mode: 'boolean' }).notNull().default(false),
   },
-  // Only unfinished runs are ever looked up by status, and there are few of them.
-  (table) => [index('runs_running').on(table.startedAt).where(sql`status = 'running'`)],
+  // Only unfinished runs are ever looked up by status, and there are few of them. By session:
+  // deleting a session's runs (migration 2).
+  (table) => [
+    index('runs_running').on(table.startedAt).where(sql`status = 'running'`),
+    index('runs_session').on(table.sessionId),
+  ],
 );
 
 /**

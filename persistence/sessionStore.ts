@@ -1,55 +1,39 @@
 /**
  * The standalone gateway's `SessionStore` on the `sessions` table. Hosts that embed the gateway
- * usually pass their own store instead; this one also creates and lists sessions for the CLI's
- * REST routes. Every method is synchronous (better-sqlite3 is).
+ * usually pass their own store instead; this one also creates, lists and deletes sessions for the
+ * CLI's REST routes. Every method is synchronous (better-sqlite3 is).
+ *
+ * A session's `updatedAt` is its latest activity: set when it is created, moved forward when its
+ * provider-native id is assigned, and when one of its runs starts or completes (the event log's
+ * run writes do that, runsTable.ts). Listing pages walk the `sessions_activity` index.
  */
 import { randomUUID } from 'node:crypto';
 
-import { count, desc, eq } from 'drizzle-orm';
+import { count, desc, eq, sql } from 'drizzle-orm';
 
 import type { GatewayDatabase } from './database.js';
 import { chatEvents, sessions } from './schema.js';
-import type { SessionDescription, SessionRecord, SessionStore } from './types.js';
+import { decodeSessionCursor, encodeSessionCursor } from './sessionCursor.js';
+import type {
+  ListedSession,
+  SessionDescription,
+  SessionPage,
+  SessionPageRequest,
+  SessionRecord,
+  SessionStore,
+} from './types.js';
 
-/** `listSessions()` without a limit returns at most this many (newest activity first). */
-export const DEFAULT_SESSION_LIST_LIMIT = 1000;
-
-/** Thrown by `createSession` when `maxSessions` sessions are stored already; nothing was written. */
-export class SessionLimitError extends Error {
-  readonly code = 'MAX_STORED_SESSIONS';
-  constructor(readonly limit: number) {
-    super(`${limit} sessions are stored already`);
-    this.name = 'SessionLimitError';
-  }
-}
-
-export interface CreateSessionOptions {
-  /** Refuse (SessionLimitError) when this many sessions are stored already. Default: no cap. */
-  maxSessions?: number;
-}
-
-export interface CreateSessionInput {
-  provider: string;
-  projectPath?: string | null;
-  /** Defaults to a random UUID. */
-  sessionId?: string;
-  summary?: string | null;
-}
-
-export interface SqliteSessionStore extends SessionStore {
-  getSession(sessionId: string): SessionRecord | null;
-  assignProviderSessionId(sessionId: string, providerSessionId: string): void;
-  describeSession(sessionId: string): SessionDescription | null;
-  /** Inserts a session; throws if the id is already taken, SessionLimitError if the store is full. */
-  createSession(input: CreateSessionInput, options?: CreateSessionOptions): SessionRecord;
-  /** Sessions by most recent activity first. */
-  listSessions(options?: { limit?: number }): SessionRecord[];
-}
-
-export interface SqliteSessionStoreOptions {
-  /** Epoch milliseconds; injectable for tests. */
-  now?: () => number;
-}
+// The store's public surface lives apart (sessionStoreApi.ts); importers of this module get it too.
+export * from './sessionStoreApi.js';
+import {
+  DEFAULT_SESSION_PAGE,
+  MAX_SESSION_PAGE,
+  SessionLimitError,
+  type CreateSessionInput,
+  type CreateSessionOptions,
+  type SqliteSessionStore,
+  type SqliteSessionStoreOptions,
+} from './sessionStoreApi.js';
 
 type SessionRow = typeof sessions.$inferSelect;
 
@@ -59,6 +43,33 @@ function toRecord(row: SessionRow): SessionRecord {
     provider: row.provider,
     providerSessionId: row.providerSessionId,
     projectPath: row.projectPath,
+  };
+}
+
+function toListed(row: SessionRow): ListedSession {
+  return { ...toRecord(row), createdAt: row.createdAt, updatedAt: row.updatedAt };
+}
+
+function pageLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_SESSION_PAGE;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`A session page limit must be a positive integer, got ${String(limit)}`);
+  return Math.min(limit, MAX_SESSION_PAGE);
+}
+
+function listingStatements(database: GatewayDatabase) {
+  const { db } = database;
+  const p = (name: string) => sql.placeholder(name);
+  const newestFirst = [desc(sessions.updatedAt), desc(sessions.sessionId)];
+  return {
+    firstPage: db.select().from(sessions).orderBy(...newestFirst).limit(p('limit')).prepare(),
+    // A row-value comparison: SQLite walks the (updated_at, session_id) index from the cursor.
+    pageBefore: db
+      .select()
+      .from(sessions)
+      .where(sql`(${sessions.updatedAt}, ${sessions.sessionId}) < (${p('updatedAt')}, ${p('sessionId')})`)
+      .orderBy(...newestFirst)
+      .limit(p('limit'))
+      .prepare(),
   };
 }
 
@@ -74,6 +85,8 @@ export function createSqliteSessionStore(
 
   // Count and insert in one IMMEDIATE transaction: no other writer, in this process or another one
   // on the same file, can insert in between, so the cap is exact.
+  const listing = listingStatements(database);
+
   const insertUnderCap = database.sqlite.transaction((row: SessionRow, maxSessions: number) => {
     const stored = db.select({ n: count() }).from(sessions).get()?.n ?? 0;
     if (stored >= maxSessions) throw new SessionLimitError(maxSessions);
@@ -87,8 +100,9 @@ export function createSqliteSessionStore(
     },
 
     assignProviderSessionId(sessionId, providerSessionId) {
+      // Forward only: a run may have recorded later activity already.
       db.update(sessions)
-        .set({ providerSessionId, updatedAt: now() })
+        .set({ providerSessionId, updatedAt: sql`max(${sessions.updatedAt}, ${now()})` })
         .where(eq(sessions.sessionId, sessionId))
         .run();
     },
@@ -132,15 +146,24 @@ export function createSqliteSessionStore(
       return toRecord(row);
     },
 
-    listSessions(listOptions = {}) {
-      const limit = listOptions.limit ?? DEFAULT_SESSION_LIST_LIMIT;
-      return db
-        .select()
-        .from(sessions)
-        .orderBy(desc(sessions.updatedAt), sessions.sessionId)
-        .limit(limit)
-        .all()
-        .map(toRecord);
+    listSessions(request = {}) {
+      const limit = pageLimit(request.limit);
+      const before = request.before ?? null;
+      // One more than the page says whether another page follows.
+      const rows =
+        before === null
+          ? listing.firstPage.all({ limit: limit + 1 })
+          : listing.pageBefore.all({ ...decodeSessionCursor(before), limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        sessions: page.map(toListed),
+        nextBefore: rows.length > limit ? encodeSessionCursor({ updatedAt: last.updatedAt, sessionId: last.sessionId }) : null,
+      };
+    },
+
+    deleteSession(sessionId) {
+      return db.delete(sessions).where(eq(sessions.sessionId, sessionId)).run().changes > 0;
     },
   };
 }

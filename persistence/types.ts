@@ -3,6 +3,15 @@
  * a host embedding the gateway may pass its own `SessionStore` (its sessions live in its own database).
  */
 
+/**
+ * What persistence logs through. The gateway's `Logger` satisfies it structurally, so
+ * `persistence/` never imports from `gateway/` (arrows point inwards).
+ */
+export interface PersistenceLogger {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
 /** One app session as the gateway needs it: the provider always comes from here, never from a client. */
 export interface SessionRecord {
   /** The app session id clients use. */
@@ -11,6 +20,28 @@ export interface SessionRecord {
   /** The provider-native id (Claude session id, Codex thread id…) once the runtime has announced it. */
   providerSessionId: string | null;
   projectPath: string | null;
+}
+
+/** One stored session as a listing shows it. */
+export interface ListedSession extends SessionRecord {
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds of the latest activity: a change of the record, or a run starting or completing. */
+  updatedAt: number;
+}
+
+/** One page of stored sessions, newest activity first. */
+export interface SessionPage {
+  sessions: ListedSession[];
+  /** Opaque cursor of the next (older) page, or null when this page is the last. */
+  nextBefore: string | null;
+}
+
+export interface SessionPageRequest {
+  /** Sessions per page; clamped to the store's maximum. */
+  limit?: number;
+  /** A `nextBefore` of an earlier page; absent or null for the first page. */
+  before?: string | null;
 }
 
 /** What `session_upserted` says about a session (the frame itself adds `providerSessionId`). */
@@ -102,6 +133,13 @@ export interface ChatEventLog {
    * session leaves memory. Returns false, keeping it, while the session has unwritten events.
    */
   release?(sessionId: string): boolean;
+  /**
+   * Optional: deletes a session for good (its events, seq mark and runs in the database; its
+   * in-memory tail, unwritten events and seq counter), so `latestSeq` answers 0 afterwards. Meant
+   * for a deleted session: the caller stops its live actor first. While the database fails the
+   * deletion waits, in order, for the next successful write.
+   */
+  forgetSession?(sessionId: string): void;
   /** Flushes and closes the database. */
   close(): void;
 }

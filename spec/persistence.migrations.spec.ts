@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { openDatabase } from '../persistence/database.js';
-import { migrate, SCHEMA_VERSION, SchemaVersionError } from '../persistence/migrations.js';
+import { MIGRATIONS, migrate, SCHEMA_VERSION, SchemaVersionError } from '../persistence/migrations.js';
 import { schema } from '../persistence/schema.js';
 
 const tempDirs: string[] = [];
@@ -114,6 +114,62 @@ test('the drizzle schema matches the migrated tables column for column', () => {
         assert.is((actual?.pk ?? 0) > 0, primary, `${config.name}.${column.name} primary key`);
       }
     }
+  } finally {
+    database.close();
+  }
+});
+
+test('the drizzle schema declares the same indexes the migrations create', () => {
+  const database = openDatabase(':memory:');
+  try {
+    for (const table of Object.values(schema)) {
+      const config = getTableConfig(table);
+      const created = database.sqlite
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name")
+        .pluck()
+        .all(config.name);
+      assert.equal(created, config.indexes.map((index) => index.config.name).sort(), `indexes of ${config.name}`);
+    }
+  } finally {
+    database.close();
+  }
+});
+
+test("migration 2: a version-1 file gets its sessions' activity from their runs and the listing index", () => {
+  const file = path.join(tempDir(), 'v1.sqlite');
+  const raw = new Sqlite(file);
+  raw.exec(MIGRATIONS[0]);
+  raw.pragma('user_version = 1');
+  const insertSession = raw.prepare('INSERT INTO sessions (session_id, provider, created_at, updated_at) VALUES (?, ?, ?, ?)');
+  insertSession.run('ran-later', 'claude', 10, 100);
+  insertSession.run('touched-later', 'claude', 10, 500);
+  insertSession.run('no-runs', 'claude', 10, 50);
+  insertSession.run('running', 'claude', 10, 20);
+  const insertRun = raw.prepare(
+    'INSERT INTO runs (run_id, session_id, provider, status, started_at, completed_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
+  insertRun.run('r1', 'ran-later', 'claude', 'completed', 200, 300);
+  insertRun.run('r2', 'ran-later', 'claude', 'completed', 150, 250);
+  insertRun.run('r3', 'touched-later', 'claude', 'completed', 400, 450);
+  insertRun.run('r4', 'running', 'claude', 'running', 700, null);
+  insertRun.run('r5', 'no-such-session', 'claude', 'completed', 900, 950);
+  raw.close();
+
+  const database = openDatabase(file);
+  try {
+    assert.is(database.sqlite.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    const rows = database.sqlite.prepare('SELECT session_id, created_at, updated_at FROM sessions ORDER BY session_id').all();
+    assert.equal(rows, [
+      { session_id: 'no-runs', created_at: 10, updated_at: 50 },
+      { session_id: 'ran-later', created_at: 10, updated_at: 300 },
+      { session_id: 'running', created_at: 10, updated_at: 700 },
+      { session_id: 'touched-later', created_at: 10, updated_at: 500 },
+    ]);
+    const indexes = database.sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name").pluck().all();
+    assert.ok(indexes.includes('sessions_activity'));
+    assert.ok(indexes.includes('runs_session'));
+    assert.not.ok(indexes.includes('sessions_updated_at'));
+    assert.is(database.sqlite.prepare('SELECT count(*) FROM runs').pluck().get(), 5, 'runs are kept');
   } finally {
     database.close();
   }

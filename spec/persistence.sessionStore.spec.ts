@@ -99,8 +99,8 @@ test('listSessions: most recent activity first, bounded by limit', () => {
   store.createSession({ provider: 'claude', sessionId: 'c' });
   clock.advance(10);
   store.assignProviderSessionId(a.sessionId, 'native-a');
-  assert.equal(store.listSessions().map((s) => s.sessionId), ['a', 'c', 'b']);
-  assert.equal(store.listSessions({ limit: 2 }).map((s) => s.sessionId), ['a', 'c']);
+  assert.equal(store.listSessions().sessions.map((s) => s.sessionId), ['a', 'c', 'b']);
+  assert.equal(store.listSessions({ limit: 2 }).sessions.map((s) => s.sessionId), ['a', 'c']);
 });
 
 test('sessions survive a reopen', () => {
