@@ -67,6 +67,14 @@ export const DEFAULT_LIMITS = {
   abortTimeoutMs: 30 * SECOND,
   /** A session locked by a failed abort unlocks after this even if the runtime never settles. */
   lockedSessionTimeoutMs: 15 * MINUTE,
+  /**
+   * How long a `chat.send`'s `clientMessageId` is remembered per session: a send repeating it
+   * within this (a retry after a dropped socket, a double click) starts no second run. A session
+   * with remembered sends stays in memory until they expire.
+   */
+  clientMessageIdWindowMs: 10 * MINUTE,
+  /** Longest `clientMessageId` a `chat.send` may carry; a longer one is refused with INVALID_PAYLOAD. */
+  maxClientMessageIdLength: 128,
 
   // ---- /shell ----
   /** A PTY with no attached socket is killed after this. */

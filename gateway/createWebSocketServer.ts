@@ -6,7 +6,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { openDatabase, type GatewayDatabase } from '../persistence/database.js';
 import { createSqliteEventLog, type SqliteEventLog } from '../persistence/eventLog.js';
 import { createSqliteSessionStore } from '../persistence/sessionStore.js';
-import type { EventLogHealth, SessionStore } from '../persistence/types.js';
+import type { ChatEventLog, EventLogHealth, SessionStore } from '../persistence/types.js';
+import { CLOSE, CLOSE_CODES } from '../machines/protocolCodes.js';
 import { createActorHost } from './actorHost.js';
 import { createChatRoute, type RunningRun } from './chat/chatRoute.js';
 import { resolveLimits, type GatewayLimits } from './config.js';
@@ -19,26 +20,19 @@ import { createSendBudget } from './sendBudget.js';
 import { createShellRoute } from './shell/shellRoute.js';
 import { resolveShellUser } from './shell/shellUser.js';
 import type { ChatDeps, GatewayDeps, GatewayUser } from './types.js';
-import { authenticateUpgrade, isOriginAllowed, parseRequestTarget, rejectUpgrade, userExpiry, userIdOf } from './upgrade.js';
+import { authenticateUpgrade, isOriginAllowed, parseRequestTarget, rejectUpgrade, userIdOf, watchTokenExpiry } from './upgrade.js';
+import { wireMachines } from './wiring.js';
 
 /**
- * The wiring: the one place that builds the real adapters, provides them to the machines and
- * starts the actor system. Reading this file shows the whole gateway.
+ * The gateway's assembly: opens persistence, builds the three routes (each builds the effects
+ * its machine names), hands those effects to the machines in the wiring module (wiring.ts,
+ * the one place that calls `provide`), starts the actor system, and routes upgrades.
  */
 
 export const DEFAULT_DATABASE_PATH = './data/agent-gateway.sqlite';
 
-/** Close codes the gateway itself uses (the tunnel's own live in machines/pluginTunnel.closeCodes.ts). */
-export const CLOSE_CODES = {
-  SERVER_SHUTTING_DOWN: 1001,
-  RATE_LIMIT: 1008,
-  FRAME_TOO_LARGE: 1009,
-  TOKEN_EXPIRED: 4401,
-  UNKNOWN_PATH: 4404,
-} as const;
-
-/** setTimeout's largest delay; a later token expiry is re-armed in steps. */
-const MAX_TIMER_MS = 2_147_483_647;
+/** Every close code the gateway sends, by name (the table is machines/protocolCodes.ts). */
+export { CLOSE_CODES };
 
 /**
  * The request target's path exactly as sent, query dropped. Not `new URL(...).pathname`: that
@@ -92,6 +86,17 @@ export interface GatewayHandle {
   /** Live actors by kind and state (read-only), for the inspector panel and `/api/actors`. */
   listActors(): { chat: unknown[]; shell: unknown[] };
   readonly limits: Readonly<GatewayLimits>;
+  /**
+   * The durable chat log, for reading a session's history (the standalone server's
+   * `GET /api/providers/sessions/:id/messages`). Reads see events not yet written too;
+   * `whenWritten` calls back once they are.
+   */
+  readonly eventLog: Pick<ChatEventLog, 'read' | 'latestSeq' | 'oldestSeq' | 'whenWritten'>;
+  /**
+   * Forgets a deleted session: its live actor closes and its log and runs go. Answers false, and
+   * does nothing, while a run is running there. The session row is the host's to delete.
+   */
+  forgetSession(sessionId: string): boolean;
   /** Graceful shutdown: 1001 to every socket, runs completed, PTYs killed, tunnels closed, log flushed. */
   close(): Promise<void>;
 }
@@ -136,13 +141,14 @@ export function createWebSocketServer<TProvider extends string = string>(
     logger,
     runtime: deps.chat.runtime as never,
     prepareRun: deps.chat.prepareRun as ChatDeps['prepareRun'],
+    onAttention: deps.chat.onAttention,
     sessions,
     log,
     sendBudget,
   });
   const shell = createShellRoute({ host, limits, logger, shell: deps.shell, user: shellUser, sessions, spawnPty: deps.shell?.spawnPty, sendBudget });
   const plugin = createPluginRoute({ host, limits, logger, getPluginPort: deps.getPluginPort });
-  host.start({ chatSession: chat.logic, shellSession: shell.logic, pluginTunnel: plugin.logic });
+  host.start(wireMachines({ chat: chat.effects, shell: shell.effects, plugin: plugin.effects }));
   chat.recoverInterruptedRuns();
 
   const routeFor = (pathname: string): RouteHandler | null => {
@@ -160,29 +166,16 @@ export function createWebSocketServer<TProvider extends string = string>(
     clientTracking: true,
   });
   const stopHeartbeat = startHeartbeat(wss, limits.heartbeatIntervalMs);
-  const expiryTimers = new Set<ReturnType<typeof setTimeout>>();
+  const expiryWatches = new Set<() => void>();
   let closed = false;
 
+  /** A token's expiry counts down on the gateway's clock (a `SimulatedClock` in tests). */
   const watchExpiry = (ws: WebSocket, user: GatewayUser) => {
-    const expiresAt = userExpiry(user);
-    if (expiresAt === null) return;
-    let timer: ReturnType<typeof setTimeout>;
-    const arm = () => {
-      const remaining = expiresAt - Date.now();
-      if (remaining <= 0) {
-        ws.close(CLOSE_CODES.TOKEN_EXPIRED, 'Token expired');
-        return;
-      }
-      timer = setTimeout(() => {
-        expiryTimers.delete(timer);
-        arm();
-      }, Math.min(remaining, MAX_TIMER_MS));
-      expiryTimers.add(timer);
-    };
-    arm();
+    const cancel = watchTokenExpiry(user, () => ws.close(CLOSE.TOKEN_EXPIRED.code, CLOSE.TOKEN_EXPIRED.reason), { clock: deps.clock });
+    expiryWatches.add(cancel);
     ws.once('close', () => {
-      clearTimeout(timer);
-      expiryTimers.delete(timer);
+      cancel();
+      expiryWatches.delete(cancel);
     });
   };
 
@@ -192,7 +185,7 @@ export function createWebSocketServer<TProvider extends string = string>(
     ws.prependListener('message', () => {
       if (limiter.take()) return;
       ws.removeAllListeners('message');
-      ws.close(CLOSE_CODES.RATE_LIMIT, 'Rate limit');
+      ws.close(CLOSE.RATE_LIMIT.code, CLOSE.RATE_LIMIT.reason);
     });
   };
 
@@ -208,7 +201,7 @@ export function createWebSocketServer<TProvider extends string = string>(
     const route = routeFor(pathname);
     if (!route) {
       logger.warn('Unknown WebSocket path', { pathname });
-      ws.close(CLOSE_CODES.UNKNOWN_PATH, 'Unknown path');
+      ws.close(CLOSE.UNKNOWN_PATH.code, CLOSE.UNKNOWN_PATH.reason);
       return;
     }
     const context: ConnectionContext = { request, user, userId: userIdOf(user), pathname };
@@ -266,6 +259,8 @@ export function createWebSocketServer<TProvider extends string = string>(
     },
     broadcast: (frame) => chat.broadcast(frame),
     limits,
+    eventLog: log,
+    forgetSession: (sessionId) => chat.forgetSession(sessionId),
     health() {
       const eventLog = log.health();
       return {
@@ -283,10 +278,10 @@ export function createWebSocketServer<TProvider extends string = string>(
       closed = true;
       server.off('upgrade', upgradeListener);
       stopHeartbeat();
-      for (const timer of expiryTimers) clearTimeout(timer);
+      for (const cancel of expiryWatches) cancel();
       await Promise.all([chat.close(), shell.close(), plugin.close()]);
       for (const ws of wss.clients) {
-        if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE_CODES.SERVER_SHUTTING_DOWN, 'Server shutting down');
+        if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE.SERVER_SHUTTING_DOWN.code, CLOSE.SERVER_SHUTTING_DOWN.reason);
       }
       // ws calls back only once every socket has finished its closing handshake, which a peer that
       // stopped reading never does (ws would wait 30 s per socket): the wait is bounded.

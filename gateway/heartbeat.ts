@@ -3,6 +3,10 @@ import { WebSocket, type WebSocketServer } from 'ws';
 /**
  * One protocol ping per interval to every socket; a socket that has not answered the previous
  * ping is terminated, so a dead peer is gone within one to two intervals.
+ *
+ * On Node's timers, not the gateway's XState clock: it measures a real peer's round trip, and a
+ * simulated clock jumping two intervals at once would cut every socket whose pong had no real
+ * time to arrive.
  */
 export function startHeartbeat(wss: WebSocketServer, intervalMs: number): () => void {
   const alive = new WeakMap<WebSocket, boolean>();

@@ -26,12 +26,33 @@ export type {
   RuntimeWriter,
   PermissionDecision,
   NormalizedMessage,
+  AttentionEvent,
+  RunPreparation,
 } from './types.js';
 export { DEFAULT_LIMITS, resolveLimits, type GatewayLimits } from './config.js';
 export { createConsoleLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { Clock, Inspector } from './actorHost.js';
 export { PROTOCOL_ERRORS, type ProtocolErrorCode } from '../machines/protocolErrors.js';
+/**
+ * The default session store, for an embedder that lets the gateway keep its sessions: open the
+ * database file the gateway uses (`databasePath`) and create sessions there before clients send
+ * in them.
+ */
+export { openSessionStore, type SessionStoreFile } from '../persistence/sessionStoreFile.js';
+export {
+  SessionLimitError,
+  SessionCursorError,
+  DEFAULT_SESSION_PAGE,
+  MAX_SESSION_PAGE,
+  type SqliteSessionStore,
+  type SqliteSessionStoreOptions,
+  type CreateSessionInput,
+  type CreateSessionOptions,
+} from '../persistence/sessionStoreApi.js';
 export type {
+  ListedSession,
+  SessionPage,
+  SessionPageRequest,
   SessionStore,
   SessionRecord,
   SessionDescription,

@@ -6,6 +6,7 @@ import type { Clock, Inspector } from './actorHost.js';
 import type { GatewayLimits } from './config.js';
 import type { Logger } from './logger.js';
 import type { SpawnPty } from './shell/ptyProcesses.js';
+import type { PermissionDecision } from '../machines/chatMessage.js';
 import type { SessionStore } from '../persistence/types.js';
 
 /**
@@ -40,13 +41,8 @@ export interface NormalizedMessage {
   [key: string]: unknown;
 }
 
-/** A tool-approval decision from `chat.permission-response`. */
-export interface PermissionDecision {
-  allow: boolean;
-  updatedInput?: unknown;
-  message?: string;
-  rememberEntry?: unknown;
-}
+/** A tool-approval decision from `chat.permission-response` (defined beside the chat machines). */
+export type { PermissionDecision } from '../machines/chatMessage.js';
 
 /** The writer a runtime streams a run through. */
 export interface RuntimeWriter {
@@ -99,6 +95,29 @@ export interface ChatDeps<TProvider extends string = string> {
    * option (a file path in `images`, a permission mode) reaches a runtime only if the host allows it.
    */
   prepareRun?(run: RunPreparation<TProvider>): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /**
+   * [ours] Called when a run asks for approval, or ends, while no socket watches its session, so
+   * the host can reach its user another way (a push, a mail; standalone: `--notify-url`). Called
+   * after the frame is logged; never awaited, and a throw is logged, so it cannot delay a run.
+   */
+  onAttention?(event: AttentionEvent): void;
+}
+
+/** What `onAttention` is told: the frame nobody saw, and what it is about. */
+export interface AttentionEvent {
+  type: 'permission_request' | 'complete';
+  sessionId: string;
+  runId: string;
+  seq: number;
+  /** `permission_request`: the request to answer with `chat.permission-response`. */
+  requestId?: string;
+  toolName?: unknown;
+  /** `complete`: how the run ended. */
+  exitCode?: number;
+  success?: boolean;
+  aborted?: boolean;
+  /** ISO 8601, the frame's own timestamp. */
+  timestamp: string;
 }
 
 export interface ShellDeps {

@@ -1,11 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 
+import type { Clock } from './actorHost.js';
 import type { GatewayUser, VerifyClientDeps } from './types.js';
 
 /**
  * Upgrade admission: origin check and authentication, before any routing. Pure functions over
- * the request, plus the one helper that answers a refused upgrade on the raw socket.
+ * the request, the one helper that answers a refused upgrade on the raw socket, and the wait
+ * for an admitted user's token to expire.
  */
 
 /**
@@ -66,6 +68,54 @@ export function userExpiry(user: GatewayUser): number | null {
   if (typeof user.expiresAt === 'number' && Number.isFinite(user.expiresAt)) return user.expiresAt;
   if (typeof user.exp === 'number' && Number.isFinite(user.exp)) return user.exp * 1000;
   return null;
+}
+
+/** setTimeout's largest delay: a later expiry is waited for in steps of at most this. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Node's own timers, for a gateway given no `clock`: what XState itself uses then. */
+const SYSTEM_CLOCK: Clock = {
+  setTimeout: (callback: () => void, ms: number) => setTimeout(callback, ms),
+  clearTimeout: (id: ReturnType<typeof setTimeout>) => clearTimeout(id),
+};
+
+export interface TokenExpiryOptions {
+  /** The gateway's XState clock (`deps.clock`); Node's timers when absent. */
+  clock?: Clock;
+  /** The wall clock the expiry is written in (epoch ms). */
+  now?: () => number;
+}
+
+/**
+ * Calls `expire` once the user's token has expired (at once when it already has), and returns
+ * a function that cancels the wait. The time left is read once from `now` and then counted
+ * down on `clock`: a SimulatedClock drives token expiry exactly as it drives every machine
+ * timeout, so a test reaches it with `clock.increment` instead of sleeping.
+ */
+export function watchTokenExpiry(user: GatewayUser, expire: () => void, options: TokenExpiryOptions = {}): () => void {
+  const clock = options.clock ?? SYSTEM_CLOCK;
+  const now = options.now ?? Date.now;
+  const expiresAt = userExpiry(user);
+  if (expiresAt === null) return () => {};
+  let remaining = expiresAt - now();
+  let timer: unknown = null;
+  const wait = () => {
+    if (remaining <= 0) {
+      timer = null;
+      expire();
+      return;
+    }
+    const step = Math.min(remaining, MAX_TIMER_MS);
+    timer = clock.setTimeout(() => {
+      remaining -= step;
+      wait();
+    }, step);
+  };
+  wait();
+  return () => {
+    if (timer !== null) clock.clearTimeout(timer);
+    timer = null;
+  };
 }
 
 export function userIdOf(user: GatewayUser): string | number | null {

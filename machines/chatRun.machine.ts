@@ -1,6 +1,7 @@
-import { assign, fromPromise, sendParent, setup } from 'xstate';
+import { assertEvent, assign, sendParent, setup, type PromiseActorLogic } from 'xstate';
 
 import type { ChatMessage } from './chatMessage.js';
+import { notProvided } from './notProvided.js';
 
 /**
  * One agent run of a chat session. It owns the "exactly one `complete`" rule and the safety net:
@@ -31,6 +32,13 @@ export interface RuntimeInvocation {
   providerSessionId: string | null;
 }
 
+/** What the abort actor is invoked with. */
+export interface AbortInvocation {
+  provider: string;
+  sessionId: string;
+  runId: string;
+}
+
 export interface ChatRunInput extends RuntimeInvocation {
   abortTimeoutMs: number;
 }
@@ -56,6 +64,15 @@ export interface ChatRunContext extends ChatRunInput {
   settled: boolean;
 }
 
+/**
+ * The runtime message kinds this machine has a rule for: the one `complete` of a run, and
+ * `session_created` (an announcement, never a frame). Every other kind it forwards unchanged to
+ * its session in every state, so the gateway's writer hands those straight to the session as
+ * `run.message` (one actor hop per frame instead of two); the session sequences them only while
+ * the run lives (`isLiveRun`), which is when this machine would have forwarded them.
+ */
+export const RUN_MESSAGE_KINDS: ReadonlySet<string> = new Set(['complete', 'session_created']);
+
 const errorText = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === 'string' ? error : 'Runtime failed';
 
@@ -67,13 +84,9 @@ export const chatRunMachine = setup({
   },
   actors: {
     /** Calls the provider runtime; supplied by the gateway. Resolves or rejects when the runtime settles. */
-    runtime: fromPromise<unknown, RuntimeInvocation>(async () => {
-      throw new Error('chatRun.machine: the "runtime" actor was not provided');
-    }),
+    runtime: notProvided<PromiseActorLogic<unknown, RuntimeInvocation>>('chatRun.machine', 'runtime'),
     /** Asks the runtime to abort; resolves true when it did. Supplied by the gateway. */
-    abortRuntime: fromPromise<boolean, { provider: string; sessionId: string; runId: string }>(async () => {
-      throw new Error('chatRun.machine: the "abortRuntime" actor was not provided');
-    }),
+    abortRuntime: notProvided<PromiseActorLogic<boolean, AbortInvocation>>('chatRun.machine', 'abortRuntime'),
   },
   delays: {
     abortTimeout: ({ context }) => context.abortTimeoutMs,
@@ -85,23 +98,22 @@ export const chatRunMachine = setup({
     isSettled: ({ context }) => context.settled,
   },
   actions: {
-    forward: sendParent(({ context, event }) => ({
-      type: 'run.message',
-      runId: context.runId,
-      message: (event as Extract<ChatRunEvent, { type: 'runtime.message' }>).message,
-    })),
+    forward: sendParent(({ context, event }) => {
+      assertEvent(event, 'runtime.message');
+      return { type: 'run.message', runId: context.runId, message: event.message };
+    }),
     announceCreatedSession: sendParent(({ context, event }) => {
-      const message = (event as Extract<ChatRunEvent, { type: 'runtime.message' }>).message;
+      assertEvent(event, 'runtime.message');
+      const { message } = event;
       const announced = typeof message.newSessionId === 'string' && message.newSessionId
         ? message.newSessionId
         : typeof message.sessionId === 'string' ? message.sessionId : '';
       return { type: 'run.session-id', runId: context.runId, providerSessionId: announced };
     }),
-    announceSessionId: sendParent(({ context, event }) => ({
-      type: 'run.session-id',
-      runId: context.runId,
-      providerSessionId: (event as Extract<ChatRunEvent, { type: 'runtime.session-id' }>).providerSessionId,
-    })),
+    announceSessionId: sendParent(({ context, event }) => {
+      assertEvent(event, 'runtime.session-id');
+      return { type: 'run.session-id', runId: context.runId, providerSessionId: event.providerSessionId };
+    }),
     reportRuntimeError: sendParent(({ context, event }) => ({
       type: 'run.message',
       runId: context.runId,
@@ -149,16 +161,11 @@ export const chatRunMachine = setup({
   states: {
     running: {
       on: {
-        'runtime.message': [
-          { guard: 'isSessionCreated', actions: 'announceCreatedSession' },
-          {
-            guard: 'isComplete',
-            target: 'completed',
-            actions: ['forward', { type: 'endRun', params: { locksSession: false } }],
-          },
-          { actions: 'forward' },
-        ],
-        'runtime.session-id': { actions: 'announceSessionId' },
+        'runtime.message': {
+          guard: 'isComplete',
+          target: 'completed',
+          actions: ['forward', { type: 'endRun', params: { locksSession: false } }],
+        },
         'client.abort': { target: 'aborting' },
         'gateway.shutdown': {
           target: 'completed',
@@ -204,13 +211,8 @@ export const chatRunMachine = setup({
         abortTimeout: { target: 'abortFailed' },
       },
       on: {
-        'runtime.message': [
-          { guard: 'isSessionCreated', actions: 'announceCreatedSession' },
-          // The run is committed to ending with the synthetic aborted `complete`.
-          { guard: 'isComplete' },
-          { actions: 'forward' },
-        ],
-        'runtime.session-id': { actions: 'announceSessionId' },
+        // Committed to the synthetic aborted `complete`: the runtime's own is dropped.
+        'runtime.message': { guard: 'isComplete' },
         'gateway.shutdown': {
           target: 'completed',
           actions: [
@@ -246,17 +248,18 @@ export const chatRunMachine = setup({
     completed: {
       always: { guard: 'isSettled', target: 'done' },
       on: {
-        'runtime.message': [
-          { guard: 'isSessionCreated', actions: 'announceCreatedSession' },
-          // Exactly one `complete` per run: later ones are dropped and consume no seq.
-          { guard: 'isComplete' },
-          { actions: 'forward' },
-        ],
-        'runtime.session-id': { actions: 'announceSessionId' },
+        // Exactly one `complete` per run: later ones are dropped and consume no seq.
+        'runtime.message': { guard: 'isComplete' },
         'xstate.done.actor.runtime': { target: 'done', actions: 'markSettled' },
         'xstate.error.actor.runtime': { target: 'done', actions: 'markSettled' },
       },
     },
     done: { type: 'final' },
+  },
+  // What every state does with runtime output its own handlers let through: `session_created`
+  // is an announcement (never a frame), everything else goes to the session to be sequenced.
+  on: {
+    'runtime.message': [{ guard: 'isSessionCreated', actions: 'announceCreatedSession' }, { actions: 'forward' }],
+    'runtime.session-id': { actions: 'announceSessionId' },
   },
 });

@@ -1,32 +1,61 @@
-import { and, assign, emit, enqueueActions, sendTo, setup, stopChild } from 'xstate';
+import { and, assertEvent, assign, emit, enqueueActions, raise, sendTo, setup, stopChild } from 'xstate';
 
-import { chatRunMachine, type ChatRunParentEvent } from './chatRun.machine.js';
+import { chatRunMachine, type ChatRunParentEvent, type RuntimeInvocation } from './chatRun.machine.js';
 import {
   sequenceMessage,
   type ChatMessage,
   type PendingPermission,
+  type PermissionDecision,
   type SequencedFrame,
 } from './chatMessage.js';
-import { protocolError, type ProtocolErrorFrame } from './protocolErrors.js';
+import { protocolError, type ProtocolErrorCode, type ProtocolErrorFrame } from './protocolErrors.js';
 
 /**
- * One app chat session: the only owner of its `seq`, its subscriber set and its current run.
+ * One app chat session: the owner of the chat protocol for its id. It holds the session's `seq`,
+ * its subscriber set, its current run and its pending approvals, and decides every answer a
+ * client gets: whether a send starts a run, where a subscriber's replay starts and whether it
+ * has a gap, who may answer an approval, what a dropped socket leaves behind, how a run a crash
+ * interrupted is closed, and how a run ends when the gateway shuts down.
  *
- *   idle ──client.send──▶ running ──run.ended──▶ idle
- *                            └──run.ended (abort failed, runtime alive)──▶ locked ──run settles──▶ idle
+ *   idle ──client.send (admitted)──▶ running ──run.ended──▶ idle
+ *                                      ├──run.ended (abort failed, runtime alive)──▶ locked ──run settles / lockedSessionTimeout──▶ idle
+ *                                      └──gateway.shutdown──▶ stopping ──run.ended──▶ closed
+ *                                                               └── shutdownAbortGrace: the run is ended at once
+ *   idle | locked ──gateway.shutdown, session.deleted──▶ closed (a running session is not deleted)
+ *   idle ──run.interrupted──▶ idle (a synthetic `complete` closes the run a crash left open)
  *   idle (no subscribers, no live run, sessionIdleTtl) ──▶ closed
- *   idle, nothing ever sequenced, a subscriber comes or goes ──▶ closed (at once, watchers as output)
+ *   idle, nothing ever sequenced, a subscriber comes, leaves or drops ──▶ closed (at once, watchers as output)
  *
  * Runs are child actors (`chatRun.machine.ts`); each run's messages come back as `run.message`
  * and get the next `seq` here, whichever run they belong to, so seq is monotonic per session
  * across runs. Subscribers are opaque ids: the gateway keeps the id → socket map, reads the
- * durable log for replay, and does all I/O in response to the events this machine emits.
+ * durable log, and does all I/O in response to the events this machine emits.
+ *
+ * A socket that closes is `client.dropped`, not `client.unsubscribe` (a drop is not a leave, as
+ * in Colyseus): it leaves every session it was attached to, the ones it subscribed to and the
+ * ones its `chat.send` attached it to, and a run it started goes on for its other viewers and
+ * for whoever subscribes later. The gateway's part is one line: tell each joined session.
  */
 
 export interface ChatSessionLimits {
   sessionIdleTtlMs: number;
   lockedSessionTimeoutMs: number;
   abortTimeoutMs: number;
+  /** How long a shutting-down gateway lets a run answer its abort before ending it regardless. */
+  shutdownAbortGraceMs: number;
+  /** How long a send's `clientMessageId` is remembered: a repeat within it starts no second run. */
+  clientMessageIdWindowMs: number;
+}
+
+/** `clientMessageId`s one session remembers at most (the oldest is forgotten first). */
+export const MAX_RECENT_CLIENT_MESSAGE_IDS = 256;
+
+/** A send remembered by its `clientMessageId`, and the run it started. */
+export interface RecentSend {
+  clientMessageId: string;
+  runId: string;
+  /** The run's first seq: a repeat of the send is replayed the run from there. */
+  firstSeq: number;
 }
 
 export interface ChatSessionInput {
@@ -42,43 +71,51 @@ export interface ChatSessionInput {
  * What a closed session hands back: the subscribers still watching it. Only a session in which
  * nothing was ever sequenced closes while watched; the gateway keeps its watchers without an
  * actor and passes them to the next one (`ChatSessionInput.watchers`), so a made-up session id
- * costs a live actor only for the subscribe that named it.
+ * costs a live actor only for the frame that named it.
  */
 export interface ChatSessionOutput {
   watchers: readonly string[];
 }
 
-export interface RunRequest {
-  runId: string;
-  provider: string;
-  content: string;
-  /** The client's options, as sent (untrusted). */
-  options: Record<string, unknown>;
-  /** From the session row: where the agent runs. */
-  projectPath: string | null;
-  userId: string | number | null;
-  providerSessionId: string | null;
+/** A run as `client.send` asks for it: what the runtime needs, less the session id this machine knows. */
+export interface RunRequest extends Omit<RuntimeInvocation, 'sessionId'> {
   /** Epoch ms, stamped by the gateway (machines have no wall clock). */
   startedAt: number;
+  /** [ours] The client's id for this send: a repeat of it within the window is the same send. */
+  clientMessageId?: string;
 }
 
-export interface PermissionDecisionInput {
-  allow: boolean;
-  updatedInput?: unknown;
-  message?: string;
-  rememberEntry?: unknown;
+/**
+ * What the gateway looked up for a send (I/O this machine cannot do): whether the session row
+ * exists, and whether its provider has a runtime here. The machine decides what follows.
+ */
+export interface SendLookup {
+  sessionFound: boolean;
+  providerAvailable: boolean;
 }
 
 export type ChatSessionEvent =
-  /** `history`: [ours] a client with `lastSeq` 0 asks for every retained event, earlier runs too. */
-  | { type: 'client.subscribe'; subscriberId: string; lastSeq: number; history?: boolean }
+  /**
+   * `history`: [ours] a client with `lastSeq` 0 asks for every retained event, earlier runs too.
+   * `oldestSeq`: the log's oldest retained seq, read in the same turn (0 when none).
+   */
+  | { type: 'client.subscribe'; subscriberId: string; lastSeq: number; history?: boolean; oldestSeq: number }
+  /** The client asked to leave (`chat.unsubscribe`). */
   | { type: 'client.unsubscribe'; subscriberId: string }
-  /** `subscriberId` null: a run started with no socket (the sender is not auto-subscribed). */
-  | ({ type: 'client.send'; subscriberId: string | null } & RunRequest)
+  /** The client's socket closed. */
+  | { type: 'client.dropped'; subscriberId: string }
+  /** `subscriberId` null: a run started with no socket (nobody is auto-subscribed). */
+  | ({ type: 'client.send'; subscriberId: string | null } & RunRequest & SendLookup)
   | { type: 'client.abort'; subscriberId: string }
-  | { type: 'client.permission-response'; subscriberId: string; requestId: string; decision: PermissionDecisionInput }
-  /** Ends a running run at once with a synthetic aborted `complete` (gateway shutdown). */
+  | { type: 'client.permission-response'; subscriberId: string; requestId: string; decision: PermissionDecision }
+  /** The gateway is closing: abort the running run, end it regardless after `shutdownAbortGrace`. */
   | { type: 'gateway.shutdown' }
+  /** The log shows this run started and never completed: a crash interrupted it. */
+  | { type: 'run.interrupted'; runId: string; provider: string }
+  /** The session was deleted (REST `DELETE`): close unless a run is running. */
+  | { type: 'session.deleted' }
+  /** A remembered `clientMessageId` is past its window (raised by this machine, delayed). */
+  | { type: 'send.expired'; clientMessageId: string }
   | ChatRunParentEvent;
 
 export type ChatSessionEmitted =
@@ -88,7 +125,7 @@ export type ChatSessionEmitted =
   | { type: 'reply'; subscriberId: string; frame: ProtocolErrorFrame }
   /**
    * A subscribe was accepted: the gateway sends `chat_subscribed`, then replays the log after
-   * `replayAfter` (null: no replay), then live frames follow.
+   * `replayAfter` (null: nothing to replay, the socket starts at `lastSeq`), then live frames follow.
    */
   | {
       type: 'subscribed';
@@ -96,12 +133,28 @@ export type ChatSessionEmitted =
       isProcessing: boolean;
       lastSeq: number;
       runId: string | null;
-      clientLastSeq: number;
       replayAfter: number | null;
+      /** The client missed events the log no longer holds, or claims a seq the log never had: reload over REST. */
+      gap: boolean;
       pendingPermissions: readonly PendingPermission[];
     }
   | { type: 'run.started'; runId: string; provider: string; startedAt: number }
-  | { type: 'permission.resolve'; requestId: string; decision: PermissionDecisionInput }
+  /**
+   * A send repeated a remembered `clientMessageId`: no run was started; the sender is attached to
+   * the run the first one started, replayed from `replayAfter` (null: nothing to replay).
+   */
+  | { type: 'send.repeated'; subscriberId: string; runId: string; lastSeq: number; replayAfter: number | null }
+  /**
+   * A run asked for approval, or ended, while nobody watched the session: the host may tell its
+   * user some other way (`ChatDeps.onAttention`, `--notify-url`).
+   */
+  | { type: 'attention'; kind: 'permission_request' | 'complete'; runId: string; frame: SequencedFrame }
+  /** The run's one `complete` was sequenced (the frame just emitted): record the run as finished. */
+  | { type: 'run.ended'; runId: string; exitCode: number; aborted: boolean }
+  /** A request became answerable here, or stopped being so: the gateway's requestId → session index. */
+  | { type: 'permission.opened'; requestId: string }
+  | { type: 'permission.closed'; requestId: string }
+  | { type: 'permission.resolve'; requestId: string; decision: PermissionDecision }
   /** The provider-native id changed: store it and broadcast `session_upserted`. */
   | { type: 'session-id.assigned'; providerSessionId: string };
 
@@ -124,13 +177,33 @@ export interface ChatSessionContext {
   liveRuns: readonly string[];
   providerSessionId: string | null;
   pendingPermissions: readonly PendingPermission[];
+  /** Sends remembered by `clientMessageId`, oldest first; each leaves after the window. */
+  recentSends: readonly RecentSend[];
   limits: ChatSessionLimits;
 }
 
-type Ev<T extends ChatSessionEvent['type']> = Extract<ChatSessionEvent, { type: T }>;
+/** What a subscriber is told about the session in `chat_subscribed` (also after a gap). */
+export interface SubscriptionView {
+  isProcessing: boolean;
+  runId: string | null;
+  pendingPermissions: readonly PendingPermission[];
+}
 
 const runActorId = (runId: string) => `run:${runId}`;
 const runIdOfActor = (actorId: string) => (actorId.startsWith('run:') ? actorId.slice(4) : actorId);
+/** The child a `xstate.done.actor.*` / `xstate.error.actor.*` event is about. */
+const actorIdOf = (event: { type: string }) => (event as { actorId?: string }).actorId ?? '';
+
+/** Enqueues `permission.opened` / `permission.closed` for every request that changed between two lists. */
+function announcePermissionChanges(
+  enqueue: { emit: (event: ChatSessionEmitted) => void },
+  before: readonly PendingPermission[],
+  after: readonly PendingPermission[],
+): void {
+  if (before === after) return;
+  for (const p of after) if (!before.some((q) => q.requestId === p.requestId)) enqueue.emit({ type: 'permission.opened', requestId: p.requestId });
+  for (const p of before) if (!after.some((q) => q.requestId === p.requestId)) enqueue.emit({ type: 'permission.closed', requestId: p.requestId });
+}
 
 export const chatSessionMachine = setup({
   types: {
@@ -146,154 +219,206 @@ export const chatSessionMachine = setup({
   delays: {
     sessionIdleTtl: ({ context }) => context.limits.sessionIdleTtlMs,
     lockedSessionTimeout: ({ context }) => context.limits.lockedSessionTimeoutMs,
+    shutdownAbortGrace: ({ context }) => context.limits.shutdownAbortGraceMs,
+    clientMessageIdWindow: ({ context }) => context.limits.clientMessageIdWindowMs,
   },
   guards: {
-    canClose: ({ context }) => context.subscribers.length === 0 && context.liveRuns.length === 0,
+    // A remembered send keeps the session: a retry within the window must find it.
+    canClose: ({ context }) => context.subscribers.length === 0 && context.liveRuns.length === 0 && context.recentSends.length === 0,
     // Nothing was ever sequenced here and nothing runs, so a live actor buys its watchers nothing
-    // (the gateway keeps them); subscribing to made-up ids must not hold live-session slots.
+    // (the gateway keeps them); naming made-up ids must not hold live-session slots.
     isEmpty: ({ context }) => context.seq === 0 && context.liveRuns.length === 0,
-    isCurrentRun: ({ context, event }) => context.currentRun?.runId === (event as Ev<'run.ended'>).runId,
-    locksSession: ({ event }) => (event as Ev<'run.ended'>).locksSession,
+    isRepeatedSend: ({ context, event }) => {
+      assertEvent(event, 'client.send');
+      const id = event.clientMessageId;
+      return id !== undefined && context.recentSends.some((sent) => sent.clientMessageId === id);
+    },
+    sessionNotFound: ({ event }) => {
+      assertEvent(event, 'client.send');
+      return !event.sessionFound;
+    },
+    providerUnavailable: ({ event }) => {
+      assertEvent(event, 'client.send');
+      return !event.providerAvailable;
+    },
+    // A run's messages are sequenced while its actor lives: after its runtime settled they are dropped.
+    isLiveRun: ({ context, event }) => {
+      assertEvent(event, 'run.message');
+      return context.liveRuns.includes(event.runId);
+    },
+    isCurrentRun: ({ context, event }) => {
+      assertEvent(event, 'run.ended');
+      return context.currentRun?.runId === event.runId;
+    },
+    locksSession: ({ event }) => {
+      assertEvent(event, 'run.ended');
+      return event.locksSession;
+    },
     isCurrentRunActor: ({ context, event }) =>
-      context.currentRun !== null &&
-      runIdOfActor((event as unknown as { actorId: string }).actorId) === context.currentRun.runId,
-    isLockingRun: ({ context, event }) =>
-      context.lockedBy !== null && runIdOfActor((event as unknown as { actorId: string }).actorId) === context.lockedBy,
+      context.currentRun !== null && runIdOfActor(actorIdOf(event)) === context.currentRun.runId,
+    isLockingRun: ({ context, event }) => context.lockedBy !== null && runIdOfActor(actorIdOf(event)) === context.lockedBy,
     isNewSessionId: ({ context, event }) => {
-      const id = (event as Ev<'run.session-id'>).providerSessionId;
+      assertEvent(event, 'run.session-id');
+      const id = event.providerSessionId;
       return typeof id === 'string' && id.length > 0 && id !== context.providerSessionId;
     },
     canResolvePermission: ({ context, event }) => {
-      const { requestId, subscriberId } = event as Ev<'client.permission-response'>;
+      assertEvent(event, 'client.permission-response');
       return (
-        context.subscribers.includes(subscriberId) &&
-        context.pendingPermissions.some((pending) => pending.requestId === requestId)
+        context.subscribers.includes(event.subscriberId) &&
+        context.pendingPermissions.some((pending) => pending.requestId === event.requestId)
       );
     },
   },
   actions: {
     addSubscriber: assign({
       subscribers: ({ context, event }) => {
-        const { subscriberId } = event as Ev<'client.subscribe'>;
-        return context.subscribers.includes(subscriberId) ? context.subscribers : [...context.subscribers, subscriberId];
+        assertEvent(event, 'client.subscribe');
+        return context.subscribers.includes(event.subscriberId) ? context.subscribers : [...context.subscribers, event.subscriberId];
       },
     }),
     removeSubscriber: assign({
-      subscribers: ({ context, event }) =>
-        context.subscribers.filter((id) => id !== (event as Ev<'client.unsubscribe'>).subscriberId),
+      subscribers: ({ context, event }) => {
+        assertEvent(event, ['client.unsubscribe', 'client.dropped']);
+        return context.subscribers.filter((id) => id !== event.subscriberId);
+      },
     }),
     emitSubscribed: emit(({ context, event }, params: { running: boolean }) => {
-      const { subscriberId, lastSeq, history } = event as Ev<'client.subscribe'>;
+      assertEvent(event, 'client.subscribe');
+      const replayAfter = replayStart(context, event.lastSeq, params.running, event.history === true);
       return {
         type: 'subscribed' as const,
-        subscriberId,
+        subscriberId: event.subscriberId,
         isProcessing: params.running,
         lastSeq: context.seq,
         runId: context.currentRun?.runId ?? null,
-        clientLastSeq: lastSeq,
-        replayAfter: replayStart(context, lastSeq, params.running, history === true),
+        replayAfter,
+        gap: hasGap(context.seq, event.lastSeq, replayAfter, event.oldestSeq),
         pendingPermissions: context.pendingPermissions,
       };
     }),
     startRun: assign(({ context, event, spawn }) => {
-      const request = event as Ev<'client.send'>;
+      assertEvent(event, 'client.send');
       spawn('chatRun', {
-        id: runActorId(request.runId),
-        systemId: `chat-run:${request.runId}`,
+        id: runActorId(event.runId),
+        systemId: `chat-run:${event.runId}`,
         input: {
-          runId: request.runId,
+          runId: event.runId,
           sessionId: context.sessionId,
-          provider: request.provider,
-          content: request.content,
-          options: request.options,
-          projectPath: request.projectPath,
-          userId: request.userId,
-          providerSessionId: request.providerSessionId ?? context.providerSessionId,
+          provider: event.provider,
+          content: event.content,
+          options: event.options,
+          projectPath: event.projectPath,
+          userId: event.userId,
+          providerSessionId: event.providerSessionId ?? context.providerSessionId,
           abortTimeoutMs: context.limits.abortTimeoutMs,
         },
       });
+      // The sender is attached to the run it started (the baseline's auto-subscription).
       const subscribers =
-        request.subscriberId === null || context.subscribers.includes(request.subscriberId)
+        event.subscriberId === null || context.subscribers.includes(event.subscriberId)
           ? context.subscribers
-          : [...context.subscribers, request.subscriberId];
+          : [...context.subscribers, event.subscriberId];
       return {
         subscribers,
-        currentRun: { runId: request.runId, provider: request.provider, startedAt: request.startedAt, firstSeq: context.seq + 1 },
-        liveRuns: [...context.liveRuns, request.runId],
-        providerSessionId: request.providerSessionId ?? context.providerSessionId,
+        currentRun: { runId: event.runId, provider: event.provider, startedAt: event.startedAt, firstSeq: context.seq + 1 },
+        liveRuns: [...context.liveRuns, event.runId],
+        providerSessionId: event.providerSessionId ?? context.providerSessionId,
       };
+    }),
+    /** Remembers the send by its `clientMessageId` for the window (the oldest goes beyond the bound). */
+    rememberSend: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'client.send');
+      const { clientMessageId } = event;
+      if (clientMessageId === undefined) return;
+      const sent: RecentSend = { clientMessageId, runId: event.runId, firstSeq: context.seq + 1 };
+      enqueue.assign({ recentSends: [...context.recentSends, sent].slice(-MAX_RECENT_CLIENT_MESSAGE_IDS) });
+      enqueue(raise({ type: 'send.expired', clientMessageId }, { delay: 'clientMessageIdWindow' }));
+    }),
+    forgetSend: assign({
+      recentSends: ({ context, event }) => {
+        assertEvent(event, 'send.expired');
+        const index = context.recentSends.findIndex((sent) => sent.clientMessageId === event.clientMessageId);
+        return index === -1 ? context.recentSends : context.recentSends.filter((_, i) => i !== index);
+      },
+    }),
+    /** A repeat of a remembered send: the sender watches the run the first one started. */
+    acceptRepeatedSend: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'client.send');
+      const first = context.recentSends.find((sent) => sent.clientMessageId === event.clientMessageId);
+      const { subscriberId } = event;
+      if (!first || subscriberId === null) return;
+      if (!context.subscribers.includes(subscriberId)) enqueue.assign({ subscribers: [...context.subscribers, subscriberId] });
+      const replayAfter = first.firstSeq - 1 < context.seq ? first.firstSeq - 1 : null;
+      enqueue.emit({ type: 'send.repeated', subscriberId, runId: first.runId, lastSeq: context.seq, replayAfter });
     }),
     emitRunStarted: emit(({ event }) => {
-      const request = event as Ev<'client.send'>;
-      return {
-        type: 'run.started' as const,
-        runId: request.runId,
-        provider: request.provider,
-        startedAt: request.startedAt,
-      };
+      assertEvent(event, 'client.send');
+      return { type: 'run.started' as const, runId: event.runId, provider: event.provider, startedAt: event.startedAt };
     }),
-    forwardAbort: sendTo(
-      ({ context }) => runActorId(context.currentRun?.runId ?? ''),
-      { type: 'client.abort' },
-    ),
-    forwardShutdown: sendTo(
-      ({ context }) => runActorId(context.currentRun?.runId ?? ''),
-      { type: 'gateway.shutdown' } as never,
-    ),
+    forwardAbort: sendTo(({ context }) => runActorId(context.currentRun?.runId ?? ''), { type: 'client.abort' }),
+    forwardShutdown: sendTo(({ context }) => runActorId(context.currentRun?.runId ?? ''), { type: 'gateway.shutdown' } as never),
     sequence: enqueueActions(({ context, event, enqueue }) => {
-      const { runId, message } = event as Ev<'run.message'>;
-      const seq = context.seq + 1;
-      const frame = sequenceMessage(message, context.sessionId, seq, runId);
-      enqueue.assign({ seq, pendingPermissions: trackPermissions(context.pendingPermissions, runId, message) });
-      enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers });
+      assertEvent(event, 'run.message');
+      const pending = trackPermissions(context.pendingPermissions, event.runId, event.message);
+      enqueue.assign({ seq: context.seq + 1, pendingPermissions: pending });
+      emitSequenced(enqueue, context, event.message, event.runId);
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
     }),
-    endCurrentRun: assign(({ context, event }) => ({
-      currentRun: null,
-      lockedBy: (event as Ev<'run.ended'>).locksSession ? (event as Ev<'run.ended'>).runId : null,
+    endCurrentRun: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'run.ended');
       // Approvals of a finished run can no longer be answered.
-      pendingPermissions: context.pendingPermissions.filter((p) => p.runId !== (event as Ev<'run.ended'>).runId),
-    })),
+      const pending = context.pendingPermissions.filter((p) => p.runId !== event.runId);
+      enqueue.assign({ currentRun: null, lockedBy: event.locksSession ? event.runId : null, pendingPermissions: pending });
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
+    }),
     /** The current run's actor failed: its session completes it, so it is never stuck running. */
     completeFailedRun: enqueueActions(({ context, enqueue }) => {
       const run = context.currentRun;
       if (!run) return;
-      const seq = context.seq + 1;
-      const frame = sequenceMessage(
-        { kind: 'complete', provider: run.provider, exitCode: 1, aborted: false },
-        context.sessionId,
-        seq,
-        run.runId,
-      );
-      enqueue.assign({
-        seq,
-        currentRun: null,
-        pendingPermissions: context.pendingPermissions.filter((p) => p.runId !== run.runId),
-      });
-      enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers });
+      const pending = context.pendingPermissions.filter((p) => p.runId !== run.runId);
+      enqueue.assign({ seq: context.seq + 1, currentRun: null, pendingPermissions: pending });
+      emitSequenced(enqueue, context, { kind: 'complete', provider: run.provider, exitCode: 1, aborted: false }, run.runId);
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
+    }),
+    /** A run a crash left open ends with a synthetic `complete`, on the next seq, as any other. */
+    completeInterruptedRun: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'run.interrupted');
+      enqueue.assign({ seq: context.seq + 1 });
+      const message = { kind: 'complete', provider: event.provider, exitCode: 1, aborted: false, reason: 'gateway_restart' };
+      emitSequenced(enqueue, context, message, event.runId);
     }),
     unlock: assign({ lockedBy: null }),
     forgetRun: assign({
       liveRuns: ({ context, event }) => {
-        const runId = runIdOfActor((event as unknown as { actorId: string }).actorId);
+        const runId = runIdOfActor(actorIdOf(event));
         return context.liveRuns.filter((id) => id !== runId);
       },
     }),
-    stopRunActor: stopChild(({ event }) => (event as unknown as { actorId: string }).actorId),
-    assignSessionId: assign({ providerSessionId: ({ event }) => (event as Ev<'run.session-id'>).providerSessionId }),
-    emitSessionId: emit(({ event }) => ({
-      type: 'session-id.assigned' as const,
-      providerSessionId: (event as Ev<'run.session-id'>).providerSessionId,
-    })),
-    resolvePermission: enqueueActions(({ context, event, enqueue }) => {
-      const { requestId, decision } = event as Ev<'client.permission-response'>;
-      enqueue.assign({ pendingPermissions: context.pendingPermissions.filter((p) => p.requestId !== requestId) });
-      enqueue.emit({ type: 'permission.resolve', requestId, decision });
+    stopRunActor: stopChild(({ event }) => actorIdOf(event)),
+    assignSessionId: assign({
+      providerSessionId: ({ event }) => {
+        assertEvent(event, 'run.session-id');
+        return event.providerSessionId;
+      },
     }),
-    reply: emit(({ context, event }, params: { code: 'RUN_IN_PROGRESS' | 'NO_ACTIVE_RUN' | 'UNKNOWN_PERMISSION_REQUEST' }) => ({
-      type: 'reply' as const,
-      subscriberId: (event as { subscriberId?: string | null }).subscriberId ?? '',
-      frame: protocolError(params.code, context.sessionId),
-    })),
+    emitSessionId: emit(({ event }) => {
+      assertEvent(event, 'run.session-id');
+      return { type: 'session-id.assigned' as const, providerSessionId: event.providerSessionId };
+    }),
+    resolvePermission: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'client.permission-response');
+      const pending = context.pendingPermissions.filter((p) => p.requestId !== event.requestId);
+      enqueue.assign({ pendingPermissions: pending });
+      enqueue.emit({ type: 'permission.resolve', requestId: event.requestId, decision: event.decision });
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
+    }),
+    reply: emit(({ context, event }, params: { code: ProtocolErrorCode; scope?: 'session' | 'none' }) => {
+      const subscriberId = (event as { subscriberId?: string | null }).subscriberId ?? '';
+      // An approval is answered by request id, not by session: its error names no session.
+      const sessionId = params.scope === 'none' ? null : context.sessionId;
+      return { type: 'reply' as const, subscriberId, frame: protocolError(params.code, sessionId, replyDetail(params.code, context.sessionId, event)) };
+    }),
   },
 }).createMachine({
   id: 'chatSession',
@@ -306,21 +431,9 @@ export const chatSessionMachine = setup({
     liveRuns: [],
     providerSessionId: null,
     pendingPermissions: [],
+    recentSends: [],
     limits: input.limits,
   }),
-  on: {
-    'client.unsubscribe': { actions: 'removeSubscriber' },
-    'run.message': { actions: 'sequence' },
-    'run.session-id': { guard: 'isNewSessionId', actions: ['assignSessionId', 'emitSessionId'] },
-    'client.permission-response': [
-      { guard: 'canResolvePermission', actions: 'resolvePermission' },
-      { actions: { type: 'reply', params: { code: 'UNKNOWN_PERMISSION_REQUEST' } } },
-    ],
-    'xstate.done.actor.*': { actions: ['forgetRun', 'stopRunActor'] },
-    // A run actor that failed (a bug, not a runtime failure: those are values) is released
-    // rather than taking the session down with it.
-    'xstate.error.actor.*': { actions: ['forgetRun', 'stopRunActor'] },
-  },
   initial: 'idle',
   states: {
     idle: {
@@ -330,8 +443,23 @@ export const chatSessionMachine = setup({
           { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
         ],
         'client.unsubscribe': [{ guard: 'isEmpty', target: 'closed', actions: 'removeSubscriber' }, { actions: 'removeSubscriber' }],
-        'client.send': { target: 'running', actions: ['startRun', 'emitRunStarted'] },
-        'client.abort': { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
+        'client.dropped': [{ guard: 'isEmpty', target: 'closed', actions: 'removeSubscriber' }, { actions: 'removeSubscriber' }],
+        'client.send': [
+          { guard: 'isRepeatedSend', actions: 'acceptRepeatedSend' },
+          ...refuseUnknownSend('idle'),
+          { target: 'running', actions: ['rememberSend', 'startRun', 'emitRunStarted'] },
+        ],
+        'client.abort': [
+          { guard: 'isEmpty', target: 'closed', actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
+          { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
+        ],
+        // Recovery at start-up: nobody watches yet, so the closed run releases its actor at once.
+        'run.interrupted': [
+          { guard: 'canClose', target: 'closed', actions: 'completeInterruptedRun' },
+          { actions: 'completeInterruptedRun' },
+        ],
+        'gateway.shutdown': { target: 'closed' },
+        'session.deleted': { target: 'closed' },
       },
       after: {
         // Re-entering restarts the timer, so a watched session is re-checked once per TTL.
@@ -341,9 +469,9 @@ export const chatSessionMachine = setup({
     running: {
       on: {
         'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: true } }] },
-        'client.send': { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } },
+        'client.send': [{ guard: 'isRepeatedSend', actions: 'acceptRepeatedSend' }, ...refuseUnknownSend('busy'), { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } }],
         'client.abort': { actions: 'forwardAbort' },
-        'gateway.shutdown': { actions: 'forwardShutdown' },
+        'gateway.shutdown': { target: 'stopping', actions: 'forwardAbort' },
         'run.ended': [
           { guard: and(['isCurrentRun', 'locksSession']), target: 'locked', actions: 'endCurrentRun' },
           { guard: 'isCurrentRun', target: 'idle', actions: 'endCurrentRun' },
@@ -357,8 +485,10 @@ export const chatSessionMachine = setup({
     locked: {
       on: {
         'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: false } }] },
-        'client.send': { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } },
+        'client.send': [{ guard: 'isRepeatedSend', actions: 'acceptRepeatedSend' }, ...refuseUnknownSend('busy'), { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } }],
         'client.abort': { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
+        'gateway.shutdown': { target: 'closed' },
+        'session.deleted': { target: 'closed' },
         'xstate.done.actor.*': [
           { guard: 'isLockingRun', target: 'idle', actions: ['forgetRun', 'stopRunActor', 'unlock'] },
           { actions: ['forgetRun', 'stopRunActor'] },
@@ -368,10 +498,100 @@ export const chatSessionMachine = setup({
         lockedSessionTimeout: { target: 'idle', actions: 'unlock' },
       },
     },
+    /** The gateway is closing: the run was asked to abort; after the grace it is ended regardless. */
+    stopping: {
+      on: {
+        'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: true } }] },
+        'client.send': [
+          { guard: 'isRepeatedSend', actions: 'acceptRepeatedSend' },
+          { actions: { type: 'reply', params: { code: 'INTERNAL_ERROR' } } },
+        ],
+        // The run is being aborted already.
+        'client.abort': { actions: [] },
+        'run.ended': { guard: 'isCurrentRun', target: 'closed', actions: 'endCurrentRun' },
+        'xstate.error.actor.*': [
+          { guard: 'isCurrentRunActor', target: 'closed', actions: ['completeFailedRun', 'forgetRun', 'stopRunActor'] },
+          { actions: ['forgetRun', 'stopRunActor'] },
+        ],
+      },
+      after: {
+        shutdownAbortGrace: { actions: 'forwardShutdown' },
+      },
+    },
     closed: { type: 'final' },
+  },
+  // In every state: subscribers leave, runs' messages are sequenced, approvals are answered.
+  on: {
+    'client.unsubscribe': { actions: 'removeSubscriber' },
+    'client.dropped': { actions: 'removeSubscriber' },
+    'run.message': { guard: 'isLiveRun', actions: 'sequence' },
+    'send.expired': { actions: 'forgetSend' },
+    'run.session-id': { guard: 'isNewSessionId', actions: ['assignSessionId', 'emitSessionId'] },
+    'client.permission-response': [
+      { guard: 'canResolvePermission', actions: 'resolvePermission' },
+      { actions: { type: 'reply', params: { code: 'UNKNOWN_PERMISSION_REQUEST', scope: 'none' } } },
+    ],
+    'xstate.done.actor.*': { actions: ['forgetRun', 'stopRunActor'] },
+    // A run actor that failed (a bug, not a runtime failure: those are values) is released
+    // rather than taking the session down with it.
+    'xstate.error.actor.*': { actions: ['forgetRun', 'stopRunActor'] },
   },
   output: ({ context }) => ({ watchers: context.subscribers }),
 });
+
+/**
+ * The refusals every state gives a send before its own answer: no such session, no runtime for
+ * it. Idle, a session with nothing in it has nothing to keep: it closes with the answer.
+ */
+function refuseUnknownSend(state: 'idle' | 'busy') {
+  const refusals = [
+    { guard: 'sessionNotFound', actions: { type: 'reply', params: { code: 'SESSION_NOT_FOUND' } } },
+    { guard: 'providerUnavailable', actions: { type: 'reply', params: { code: 'UNSUPPORTED_PROVIDER' } } },
+  ] as const;
+  if (state === 'busy') return refusals;
+  return [
+    { guard: and(['sessionNotFound', 'isEmpty']), target: 'closed', actions: refusals[0].actions },
+    refusals[0],
+    { guard: and(['providerUnavailable', 'isEmpty']), target: 'closed', actions: refusals[1].actions },
+    refusals[1],
+  ] as const;
+}
+
+/** The text of an answer, where it names more than its code says. */
+function replyDetail(code: ProtocolErrorCode, sessionId: string, event: ChatSessionEvent): string | undefined {
+  if (code === 'SESSION_NOT_FOUND') return `Session "${sessionId}" was not found. Create it via POST /api/providers/sessions first.`;
+  if (code === 'UNSUPPORTED_PROVIDER' && event.type === 'client.send') return `Provider "${event.provider}" is not available.`;
+  if (code === 'INTERNAL_ERROR') return 'The gateway is shutting down.';
+  return undefined;
+}
+
+/** Emits a message as the session's next frame (the caller assigns `seq + 1`), and its run's end if it is the `complete`. */
+function emitSequenced(
+  enqueue: { emit: (event: ChatSessionEmitted) => void },
+  context: ChatSessionContext,
+  message: ChatMessage,
+  runId: string,
+): void {
+  const frame = sequenceMessage(message, context.sessionId, context.seq + 1, runId);
+  enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers });
+  // Nobody sees it: the host may reach its user some other way.
+  if (context.subscribers.length === 0 && (frame.kind === 'permission_request' || frame.kind === 'complete')) {
+    enqueue.emit({ type: 'attention', kind: frame.kind, runId, frame });
+  }
+  // The run machine lets exactly one `complete` per run through: this is the run's end.
+  if (frame.kind === 'complete') {
+    enqueue.emit({ type: 'run.ended', runId, exitCode: frame.exitCode as number, aborted: frame.aborted === true });
+  }
+}
+
+/** What a subscriber is told about a live session (its `chat_subscribed`, or the notice after a gap). */
+export function subscriptionView(snapshot: { value: unknown; context: ChatSessionContext }): SubscriptionView {
+  return {
+    isProcessing: snapshot.value === 'running' || snapshot.value === 'stopping',
+    runId: snapshot.context.currentRun?.runId ?? null,
+    pendingPermissions: snapshot.context.pendingPermissions,
+  };
+}
 
 /**
  * Where a subscriber's replay starts (the seq after which logged events are resent), or null for
@@ -384,8 +604,20 @@ export const chatSessionMachine = setup({
 function replayStart(context: ChatSessionContext, lastSeq: number, running: boolean, history: boolean): number | null {
   if (lastSeq > 0) return lastSeq < context.seq ? lastSeq : null;
   if (history) return context.seq > 0 ? 0 : null;
-  if (running && context.currentRun) return Math.min(context.currentRun.firstSeq - 1, context.seq);
+  if (running && context.currentRun) {
+    const after = Math.min(context.currentRun.firstSeq - 1, context.seq);
+    return after < context.seq ? after : null;
+  }
   return null;
+}
+
+/**
+ * A subscriber has a gap when events it has not seen are gone from the log (pruned), or when it
+ * claims to be ahead of the log (a wiped store): either way it must reload, never silently.
+ */
+function hasGap(latestSeq: number, clientLastSeq: number, replayAfter: number | null, oldestSeq: number): boolean {
+  if (clientLastSeq > latestSeq) return true;
+  return replayAfter !== null && oldestSeq > replayAfter + 1;
 }
 
 /** Pending approvals as the session's runs announce and cancel them. */

@@ -1,6 +1,7 @@
 import { assign } from 'xstate';
 
-import { PLUGIN_CLOSE, closeForClient, closeForUpstream } from './pluginTunnel.closeCodes.js';
+import { closeForClient, closeForUpstream } from './pluginTunnel.closeCodes.js';
+import { CLOSE } from './protocolCodes.js';
 import { pluginTunnelSetup } from './pluginTunnel.setup.js';
 
 export type { PluginTunnelContext } from './pluginTunnel.setup.js';
@@ -41,32 +42,32 @@ export const pluginTunnelMachine = pluginTunnelSetup.createMachine({
         upstreamConnectTimeout: {
           guard: 'connectTimeoutEnabled',
           target: 'closing',
-          actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.upstreamTimeout }, 'abortUpstream', 'dropQueue'],
+          actions: [{ type: 'closeClient', params: CLOSE.UPSTREAM_TIMEOUT }, 'abortUpstream', 'dropQueue'],
         },
       },
       on: {
         'client.message': [
           { guard: 'queueHasRoom', actions: 'enqueueFrame' },
-          { target: 'closing', actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.queueFull }, 'abortUpstream', 'dropQueue'] },
+          { target: 'closing', actions: [{ type: 'closeClient', params: CLOSE.TUNNEL_QUEUE_FULL }, 'abortUpstream', 'dropQueue'] },
         ],
         // The client left before the tunnel opened: abort the upstream instead of leaking it.
         'client.closed': { target: 'closing', actions: ['markClientGone', 'abortUpstream', 'dropQueue'] },
         'upstream.failed': {
           target: 'closing',
-          actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.upstreamError }, 'abortUpstream', 'dropQueue'],
+          actions: [{ type: 'closeClient', params: CLOSE.UPSTREAM_ERROR }, 'abortUpstream', 'dropQueue'],
         },
         'upstream.closed': {
           target: 'closing',
-          actions: ['markUpstreamGone', { type: 'closeClient', params: PLUGIN_CLOSE.upstreamError }, 'dropQueue'],
+          actions: ['markUpstreamGone', { type: 'closeClient', params: CLOSE.UPSTREAM_ERROR }, 'dropQueue'],
         },
         'xstate.error.actor.upstream': {
           target: 'closing',
-          actions: ['markUpstreamGone', { type: 'closeClient', params: PLUGIN_CLOSE.upstreamError }, 'dropQueue'],
+          actions: ['markUpstreamGone', { type: 'closeClient', params: CLOSE.UPSTREAM_ERROR }, 'dropQueue'],
         },
         'xstate.error.actor.client': { target: 'closing', actions: ['markClientGone', 'abortUpstream', 'dropQueue'] },
-        'tunnel.shutdown': {
+        'gateway.shutdown': {
           target: 'closing',
-          actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.shuttingDown }, 'abortUpstream', 'dropQueue'],
+          actions: [{ type: 'closeClient', params: CLOSE.SERVER_SHUTTING_DOWN }, 'abortUpstream', 'dropQueue'],
         },
       },
       states: {
@@ -82,12 +83,12 @@ export const pluginTunnelMachine = pluginTunnelSetup.createMachine({
               },
               {
                 target: '#pluginTunnel.closing',
-                actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.notRunning }, 'dropQueue'],
+                actions: [{ type: 'closeClient', params: CLOSE.PLUGIN_NOT_RUNNING }, 'dropQueue'],
               },
             ],
             onError: {
               target: '#pluginTunnel.closing',
-              actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.upstreamError }, 'dropQueue'],
+              actions: [{ type: 'closeClient', params: CLOSE.UPSTREAM_ERROR }, 'dropQueue'],
             },
           },
         },
@@ -118,24 +119,24 @@ export const pluginTunnelMachine = pluginTunnelSetup.createMachine({
         },
         'upstream.failed': {
           target: 'closing',
-          actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.upstreamError }, 'abortUpstream'],
+          actions: [{ type: 'closeClient', params: CLOSE.UPSTREAM_ERROR }, 'abortUpstream'],
         },
         'xstate.error.actor.upstream': {
           target: 'closing',
-          actions: ['markUpstreamGone', { type: 'closeClient', params: PLUGIN_CLOSE.upstreamError }],
+          actions: ['markUpstreamGone', { type: 'closeClient', params: CLOSE.UPSTREAM_ERROR }],
         },
         'xstate.error.actor.client': { target: 'closing', actions: ['markClientGone', 'abortUpstream'] },
         // Each side's send buffer throttles reading from the other side.
-        'client.congested': { actions: 'pauseUpstream' },
-        'client.drained': { actions: 'resumeUpstream' },
-        'upstream.congested': { actions: 'pauseClient' },
-        'upstream.drained': { actions: 'resumeClient' },
+        'client.congested': { actions: { type: 'setLegPaused', params: { leg: 'upstream', paused: true } } },
+        'client.drained': { actions: { type: 'setLegPaused', params: { leg: 'upstream', paused: false } } },
+        'upstream.congested': { actions: { type: 'setLegPaused', params: { leg: 'client', paused: true } } },
+        'upstream.drained': { actions: { type: 'setLegPaused', params: { leg: 'client', paused: false } } },
         'upstream.pong': { actions: 'notePong' },
-        'tunnel.shutdown': {
+        'gateway.shutdown': {
           target: 'closing',
           actions: [
-            { type: 'closeClient', params: PLUGIN_CLOSE.shuttingDown },
-            { type: 'closeUpstream', params: PLUGIN_CLOSE.shuttingDown },
+            { type: 'closeClient', params: CLOSE.SERVER_SHUTTING_DOWN },
+            { type: 'closeUpstream', params: CLOSE.SERVER_SHUTTING_DOWN },
           ],
         },
       },
@@ -148,7 +149,7 @@ export const pluginTunnelMachine = pluginTunnelSetup.createMachine({
               {
                 guard: 'upstreamMissedPong',
                 target: '#pluginTunnel.closing',
-                actions: [{ type: 'closeClient', params: PLUGIN_CLOSE.upstreamTimeout }, 'abortUpstream'],
+                actions: [{ type: 'closeClient', params: CLOSE.UPSTREAM_TIMEOUT }, 'abortUpstream'],
               },
               { guard: 'upstreamReadPaused', target: 'heartbeat', reenter: true },
               { target: 'heartbeat', reenter: true, actions: 'pingUpstream' },
@@ -159,7 +160,10 @@ export const pluginTunnelMachine = pluginTunnelSetup.createMachine({
     },
     closing: {
       // Close frames are read like any other data: a paused leg would never see its handshake end.
-      entry: ['resumeClient', 'resumeUpstream'],
+      entry: [
+        { type: 'setLegPaused', params: { leg: 'client', paused: false } },
+        { type: 'setLegPaused', params: { leg: 'upstream', paused: false } },
+      ],
       always: { guard: 'bothLegsClosed', target: 'closed' },
       after: { closeTimeout: 'closed' },
       on: {

@@ -9,10 +9,12 @@ import {
   type PromiseActorLogic,
 } from 'xstate';
 
+import { notProvided } from './notProvided.js';
 import type { CloseInstruction } from './pluginTunnel.closeCodes.js';
 import type {
   ClientLegInput,
   LegCommand,
+  LegSide,
   PluginPortResult,
   PluginTunnelEvent,
   PluginTunnelInput,
@@ -51,13 +53,7 @@ export interface PluginTunnelContext {
   upstreamClose: CloseInstruction | null;
 }
 
-/** Stands in for an adapter until the gateway provides it: spawning it throws, so a missing wiring fails loudly. */
-function notProvided<TLogic>(name: string): TLogic {
-  const fail = (): never => {
-    throw new Error(`pluginTunnel.machine: actor "${name}" was not provided`);
-  };
-  return { config: undefined, transition: fail, getInitialSnapshot: fail, getPersistedSnapshot: fail } as unknown as TLogic;
-}
+const MACHINE = 'pluginTunnel.machine';
 
 const frameOf = (event: TunnelFrame): TunnelFrame => ({ data: event.data, isBinary: event.isBinary });
 
@@ -68,9 +64,9 @@ export const pluginTunnelSetup = setup({
     input: {} as PluginTunnelInput,
   },
   actors: {
-    clientLeg: notProvided<CallbackActorLogic<LegCommand, ClientLegInput>>('clientLeg'),
-    upstreamLeg: notProvided<CallbackActorLogic<LegCommand, UpstreamLegInput>>('upstreamLeg'),
-    resolvePluginPort: notProvided<PromiseActorLogic<PluginPortResult, { name: string }>>('resolvePluginPort'),
+    clientLeg: notProvided<CallbackActorLogic<LegCommand, ClientLegInput>>(MACHINE, 'clientLeg'),
+    upstreamLeg: notProvided<CallbackActorLogic<LegCommand, UpstreamLegInput>>(MACHINE, 'upstreamLeg'),
+    resolvePluginPort: notProvided<PromiseActorLogic<PluginPortResult, { name: string }>>(MACHINE, 'resolvePluginPort'),
   },
   delays: {
     upstreamConnectTimeout: ({ context }) => context.settings.connectTimeoutMs,
@@ -133,25 +129,16 @@ export const pluginTunnelSetup = setup({
     }),
     markClientGone: assign({ clientLive: false, clientPaused: false }),
     markUpstreamGone: assign({ upstreamLive: false, upstreamPaused: false }),
-    pauseUpstream: enqueueActions(({ context, enqueue }) => {
-      if (!context.upstreamLive || context.upstreamPaused) return;
-      enqueue.sendTo('upstream', { type: 'leg.pause' } satisfies LegCommand);
-      enqueue.assign({ upstreamPaused: true });
-    }),
-    resumeUpstream: enqueueActions(({ context, enqueue }) => {
-      if (!context.upstreamLive || !context.upstreamPaused) return;
-      enqueue.sendTo('upstream', { type: 'leg.resume' } satisfies LegCommand);
-      enqueue.assign({ upstreamPaused: false });
-    }),
-    pauseClient: enqueueActions(({ context, enqueue }) => {
-      if (!context.clientLive || context.clientPaused) return;
-      enqueue.sendTo('client', { type: 'leg.pause' } satisfies LegCommand);
-      enqueue.assign({ clientPaused: true });
-    }),
-    resumeClient: enqueueActions(({ context, enqueue }) => {
-      if (!context.clientLive || !context.clientPaused) return;
-      enqueue.sendTo('client', { type: 'leg.resume' } satisfies LegCommand);
-      enqueue.assign({ clientPaused: false });
+    /**
+     * Stops or restarts reading one leg (`leg.pause` / `leg.resume`), once: a leg already so, or
+     * gone, is left alone, so pause and resume always alternate on each leg.
+     */
+    setLegPaused: enqueueActions(({ context, enqueue }, params: { leg: LegSide; paused: boolean }) => {
+      const live = params.leg === 'client' ? context.clientLive : context.upstreamLive;
+      const paused = params.leg === 'client' ? context.clientPaused : context.upstreamPaused;
+      if (!live || paused === params.paused) return;
+      enqueue.sendTo(params.leg, { type: params.paused ? 'leg.pause' : 'leg.resume' } satisfies LegCommand);
+      enqueue.assign(params.leg === 'client' ? { clientPaused: params.paused } : { upstreamPaused: params.paused });
     }),
     pingUpstream: enqueueActions(({ enqueue }) => {
       enqueue.sendTo('upstream', { type: 'leg.ping' } satisfies LegCommand);

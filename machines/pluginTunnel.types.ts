@@ -26,8 +26,8 @@ export type PluginTunnelEvent =
   | { type: 'upstream.pong' }
   /** The upstream socket reported an error (refused, reset, invalid frame…); its close follows. */
   | { type: 'upstream.failed'; message: string }
-  /** Graceful shutdown of the gateway: both legs are closed with 1001. */
-  | { type: 'tunnel.shutdown' };
+  /** Graceful shutdown of the gateway (the name every machine uses): both legs are closed with 1001. */
+  | { type: 'gateway.shutdown' };
 
 /** Commands the machine sends to a leg. `leg.close` without `code` sends a close frame without status. */
 export type LegCommand =

@@ -1,4 +1,6 @@
-import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import { assertEvent, assign, enqueueActions, sendTo, setup, type CallbackActorLogic } from 'xstate';
+
+import { notProvided } from './notProvided.js';
 
 /**
  * One persistent PTY at one session key (`/shell`). The machine owns who is watching (opaque
@@ -64,11 +66,11 @@ export type PtyCommand =
 /** Facts the `pty` actor reports (past tense). */
 export type PtyReport =
   | { type: 'pty.spawned'; pid: number }
-  | { type: 'pty.spawnFailed'; message: string }
+  | { type: 'pty.spawn-failed'; message: string }
   | { type: 'pty.output'; data: string; authUrls: AuthUrlNotice[] }
   | { type: 'pty.exited'; exitCode: number; signal: number | null }
   /** A viewer's input was dropped (too much unread input waits); reported once per overflow per viewer. */
-  | { type: 'pty.inputDropped'; viewerId: string }
+  | { type: 'pty.input-dropped'; viewerId: string }
   | { type: 'screen.snapshotted'; viewerId: string; data: string }
   | { type: 'screen.congested' }
   | { type: 'screen.drained' };
@@ -80,10 +82,18 @@ export type ShellViewerEvent =
   | { type: 'viewer.congested'; viewerId: string }
   | { type: 'viewer.drained'; viewerId: string }
   | { type: 'client.input'; viewerId: string; data: string }
-  | { type: 'client.resize'; viewerId: string; cols: number; rows: number }
-  | { type: 'session.kill'; reason: 'restart' | 'shutdown' | 'collect' };
+  | { type: 'client.resize'; viewerId: string; cols: number; rows: number };
 
-export type ShellSessionEvent = ShellViewerEvent | PtyReport;
+/**
+ * The gateway ending a session: `session.kill` when the route replaces it (`restart`) or frees
+ * an exited one (`collect`); `gateway.shutdown`, the event every machine gets when the gateway
+ * closes. Either way the PTY is killed (the `pty` actor stops).
+ */
+export type ShellControlEvent =
+  | { type: 'session.kill'; reason: 'restart' | 'collect' }
+  | { type: 'gateway.shutdown' };
+
+export type ShellSessionEvent = ShellViewerEvent | ShellControlEvent | PtyReport;
 
 export interface ShellFrameEmitted {
   type: 'shell.frame';
@@ -117,11 +127,6 @@ export interface ShellSessionContext {
 
 const SCREEN = 'screen';
 
-/** The gateway provides the real one; a machine started without it fails loudly. */
-const ptyNotProvided = fromCallback<PtyCommand, ShellLaunch>(() => {
-  throw new Error('shellSession.machine: the "pty" actor was not provided');
-});
-
 const viewersWith = (context: ShellSessionContext, status: ViewerStatus): string[] =>
   Object.keys(context.viewers).filter((id) => context.viewers[id] === status);
 
@@ -138,15 +143,19 @@ export const shellSessionMachine = setup({
     events: {} as ShellSessionEvent,
     emitted: {} as ShellFrameEmitted,
   },
-  actors: { pty: ptyNotProvided },
+  // The gateway provides the real one; a machine started without it fails loudly.
+  actors: { pty: notProvided<CallbackActorLogic<PtyCommand, ShellLaunch>>('shellSession.machine', 'pty') },
   delays: {
     detachTimeout: ({ context }) => context.detachTimeoutMs,
   },
   guards: {
     hasViewers: ({ context }) => Object.keys(context.viewers).length > 0,
-    isViewer: ({ context, event }) => 'viewerId' in event && event.viewerId in context.viewers,
+    isViewer: ({ context, event }) => {
+      assertEvent(event, ['client.input', 'client.resize', 'viewer.congested']);
+      return event.viewerId in context.viewers;
+    },
     isLastViewer: ({ context, event }) => {
-      if (event.type !== 'viewer.detach') return false;
+      assertEvent(event, 'viewer.detach');
       const ids = Object.keys(context.viewers);
       return ids.length === 1 && ids[0] === event.viewerId;
     },
@@ -154,10 +163,14 @@ export const shellSessionMachine = setup({
       context.exitSeen && viewersWith(context, 'restoring').length === 0,
   },
   actions: {
-    recordPid: assign(({ event }) => (event.type === 'pty.spawned' ? { pid: event.pid } : {})),
+    recordPid: assign(({ event }) => {
+      assertEvent(event, 'pty.spawned');
+      return { pid: event.pid };
+    }),
 
     attachViewer: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'viewer.attach' || event.viewerId in context.viewers) return;
+      assertEvent(event, 'viewer.attach');
+      if (event.viewerId in context.viewers) return;
       const { viewerId } = event;
       if (!context.greeted) {
         // The creator: nothing has been parsed yet, so the welcome line is the whole screen.
@@ -181,7 +194,8 @@ export const shellSessionMachine = setup({
     }),
 
     finishRestore: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'screen.snapshotted' || context.viewers[event.viewerId] !== 'restoring') return;
+      assertEvent(event, 'screen.snapshotted');
+      if (context.viewers[event.viewerId] !== 'restoring') return;
       const to = [event.viewerId];
       enqueue.assign({ viewers: { ...context.viewers, [event.viewerId]: 'live' as ViewerStatus } });
       enqueue.emit({ type: 'shell.frame', to, frame: { type: 'output', data: event.data } });
@@ -200,7 +214,7 @@ export const shellSessionMachine = setup({
     }),
 
     deliverOutput: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'pty.output') return;
+      assertEvent(event, 'pty.output');
       // Auth URLs go to restoring viewers too: their snapshot shows the URL but not the frame.
       const everyone = Object.keys(context.viewers);
       if (event.authUrls.length > 0) {
@@ -219,39 +233,41 @@ export const shellSessionMachine = setup({
     }),
 
     detachViewer: assign(({ context, event }) => {
-      if (event.type !== 'viewer.detach') return {};
+      assertEvent(event, 'viewer.detach');
       return {
         viewers: withoutKey(context.viewers, event.viewerId),
         congested: context.congested.filter((id) => id !== event.viewerId),
       };
     }),
 
-    writeInput: sendTo('pty', ({ event }) => ({
-      type: 'pty.write' as const,
-      viewerId: event.type === 'client.input' ? event.viewerId : '',
-      data: event.type === 'client.input' ? event.data : '',
-    })),
+    writeInput: sendTo('pty', ({ event }) => {
+      assertEvent(event, 'client.input');
+      return { type: 'pty.write', viewerId: event.viewerId, data: event.data } satisfies PtyCommand;
+    }),
 
     reportInputDropped: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'pty.inputDropped' || !(event.viewerId in context.viewers)) return;
+      assertEvent(event, 'pty.input-dropped');
+      if (!(event.viewerId in context.viewers)) return;
       enqueue.emit({ type: 'shell.frame', to: [event.viewerId], frame: { type: 'output', data: INPUT_DROPPED_LINE } });
     }),
 
     resizePty: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'client.resize') return;
+      assertEvent(event, 'client.resize');
       if (event.cols === context.cols && event.rows === context.rows) return;
       enqueue.assign({ cols: event.cols, rows: event.rows });
       enqueue.sendTo('pty', { type: 'pty.resize', cols: event.cols, rows: event.rows });
     }),
 
     markCongested: assign(({ context, event }) => {
-      const source = event.type === 'screen.congested' ? SCREEN : 'viewerId' in event ? event.viewerId : null;
-      if (source === null || context.congested.includes(source)) return {};
+      assertEvent(event, ['screen.congested', 'viewer.congested']);
+      const source = event.type === 'screen.congested' ? SCREEN : event.viewerId;
+      if (context.congested.includes(source)) return {};
       return { congested: [...context.congested, source] };
     }),
 
     markDrained: assign(({ context, event }) => {
-      const source = event.type === 'screen.drained' ? SCREEN : 'viewerId' in event ? event.viewerId : null;
+      assertEvent(event, ['screen.drained', 'viewer.drained']);
+      const source = event.type === 'screen.drained' ? SCREEN : event.viewerId;
       return { congested: context.congested.filter((id) => id !== source) };
     }),
 
@@ -264,7 +280,7 @@ export const shellSessionMachine = setup({
     }),
 
     recordExit: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'pty.exited') return;
+      assertEvent(event, 'pty.exited');
       const live = viewersWith(context, 'live');
       enqueue.assign({
         exit: { exitCode: event.exitCode, signal: event.signal },
@@ -278,7 +294,7 @@ export const shellSessionMachine = setup({
     }),
 
     reportSpawnFailure: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'pty.spawnFailed') return;
+      assertEvent(event, 'pty.spawn-failed');
       const to = Object.keys(context.viewers);
       if (to.length > 0) enqueue.emit({ type: 'shell.frame', to, frame: { type: 'output', data: errorLine(event.message) } });
     }),
@@ -309,6 +325,7 @@ export const shellSessionMachine = setup({
       initial: 'live',
       on: {
         'session.kill': '#shellSession.killed',
+        'gateway.shutdown': '#shellSession.killed',
         'screen.snapshotted': { actions: 'finishRestore' },
       },
       states: {
@@ -318,7 +335,7 @@ export const shellSessionMachine = setup({
             'pty.output': { actions: 'deliverOutput' },
             'pty.exited': { target: 'exited', actions: 'recordExit' },
             'client.input': { guard: 'isViewer', actions: 'writeInput' },
-            'pty.inputDropped': { actions: 'reportInputDropped' },
+            'pty.input-dropped': { actions: 'reportInputDropped' },
             'client.resize': { guard: 'isViewer', actions: 'resizePty' },
             'viewer.congested': { guard: 'isViewer', actions: ['markCongested', 'syncFlow'] },
             'viewer.drained': { actions: ['markDrained', 'syncFlow'] },
@@ -332,7 +349,7 @@ export const shellSessionMachine = setup({
                   { guard: 'hasViewers', target: 'running', actions: 'recordPid' },
                   { target: 'detached', actions: 'recordPid' },
                 ],
-                'pty.spawnFailed': { target: '#shellSession.collected', actions: 'reportSpawnFailure' },
+                'pty.spawn-failed': { target: '#shellSession.collected', actions: 'reportSpawnFailure' },
                 'viewer.attach': { actions: 'attachViewer' },
                 'viewer.detach': { actions: ['detachViewer', 'syncFlow'] },
               },

@@ -7,7 +7,7 @@ import { chatRunMachine, type RuntimeInvocation } from '../machines/chatRun.mach
 import { chatSessionMachine, type ChatSessionEmitted, type ChatSessionInput } from '../machines/chatSession.machine.js';
 
 type AbortInput = { provider: string; sessionId: string; runId: string };
-const limits = { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 2000 };
+const limits = { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 2000, shutdownAbortGraceMs: 2000, clientMessageIdWindowMs: 600_000 };
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function startSession(run: typeof chatRunMachine | ReturnType<typeof createMachine>, input: Partial<ChatSessionInput> = {}) {
@@ -32,6 +32,8 @@ const send = (runId: string) => ({
   providerSessionId: null,
   projectPath: null,
   startedAt: 0,
+  sessionFound: true,
+  providerAvailable: true,
 });
 
 test('seq continues from the log; an unwatched idle session closes after its TTL', async () => {
@@ -52,7 +54,7 @@ test('seq continues from the log; an unwatched idle session closes after its TTL
 
 test('a watched idle session never closes', async () => {
   const { actor, clock } = startSession(chatRunMachine);
-  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
+  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0, oldestSeq: 0 });
   clock.increment(10_000);
   assert.is(actor.getSnapshot().status, 'active');
 });
@@ -67,13 +69,13 @@ test('a session with nothing ever sequenced closes after each subscriber event a
     return { actor, subscribed };
   };
   const first = start([]);
-  first.actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
+  first.actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0, oldestSeq: 0 });
   assert.equal(first.subscribed, ['a'], 'the subscribe is answered');
   assert.is(first.actor.getSnapshot().status, 'done', 'closed at once, not after the TTL');
   assert.equal(first.actor.getSnapshot().output, { watchers: ['a'] });
 
   const second = start(['a']);
-  second.actor.send({ type: 'client.subscribe', subscriberId: 'b', lastSeq: 0 });
+  second.actor.send({ type: 'client.subscribe', subscriberId: 'b', lastSeq: 0, oldestSeq: 0 });
   assert.equal(second.actor.getSnapshot().output, { watchers: ['a', 'b'] });
 
   const third = start(['a', 'b']);
@@ -96,7 +98,7 @@ test('watchers handed to a new actor get the frames of the run that starts there
 
 test('a session with events keeps its actor for the TTL after the last subscriber leaves', () => {
   const { actor, clock } = startSession(chatRunMachine);
-  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0 });
+  actor.send({ type: 'client.subscribe', subscriberId: 'a', lastSeq: 0, oldestSeq: 0 });
   actor.send({ type: 'client.unsubscribe', subscriberId: 'a' });
   assert.is(actor.getSnapshot().status, 'active');
   clock.increment(1000);

@@ -3,7 +3,9 @@
 // per-file timeout, then prints one closing line "N passed, N failed". A file that crashes,
 // hangs or prints no uvu summary counts as one failure, so a broken suite can never pass silently.
 //
-// usage: node spec/run.mjs [substring …]   (only files whose path contains one of the substrings)
+// usage: node spec/run.mjs [--unit] [substring …]
+//   substring: only files whose path contains one of the substrings
+//   --unit:    only the fast suite (UNIT_SPECS below; `npm run test:unit`)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -24,10 +26,35 @@ function findSpecs(dir) {
   return out.sort();
 }
 
-const filters = process.argv.slice(2);
-const files = findSpecs(join(root, 'spec')).filter(
-  (file) => filters.length === 0 || filters.some((f) => relative(root, file).includes(f)),
-);
+/**
+ * The fast suite: the machines (statecharts, model-based coverage, the code tables), the codecs,
+ * the config, persistence on temp SQLite files, and the architecture check. No PTY, browser,
+ * child process or gateway over HTTP, so it runs in seconds. Patterns match the path from the
+ * repository root; a new spec of one of these kinds joins by its name. They run in this order, so
+ * the longest (the model-based path coverage) starts first and the two workers finish together.
+ */
+const UNIT_SPECS = [
+  /^spec\/model\//,
+  /^spec\/\w+Machines?\.spec\.ts$/, // chatMachines, shellSessionMachine, pluginTunnelMachine
+  /^spec\/gatewayRoot\.spec\.ts$/,
+  /^spec\/(protocolCodes|pluginCloseCodes)\.spec\.ts$/,
+  /^spec\/\w*[cC]odec\w*\.spec\.ts$/,
+  /^spec\/config\.spec\.ts$/,
+  /^spec\/persistence\.[\w.]+\.spec\.ts$/,
+  /^spec\/upgrade\w*\.spec\.ts$/,
+  /^spec\/architecture\.spec\.ts$/,
+];
+
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const filters = args.filter((arg) => arg !== '--unit');
+const specPath = (file) => relative(root, file).split('\\').join('/');
+const unitRank = (file) => UNIT_SPECS.findIndex((pattern) => pattern.test(specPath(file)));
+let files = findSpecs(join(root, 'spec')).filter((file) => {
+  if (unitOnly && unitRank(file) === -1) return false;
+  return filters.length === 0 || filters.some((f) => specPath(file).includes(f));
+});
+if (unitOnly) files = files.map((file) => [unitRank(file), file]).sort(([a], [b]) => a - b).map(([, file]) => file);
 
 const stripAnsi = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
 

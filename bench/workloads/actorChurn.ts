@@ -18,7 +18,7 @@ const SIZES = { full: 5000, quick: 2000, tiny: 300 } as const;
 const sessionInput = (id: string): ChatSessionInput => ({
   sessionId: id,
   latestSeq: 1,
-  limits: { sessionIdleTtlMs: 3_600_000, lockedSessionTimeoutMs: 3_600_000, abortTimeoutMs: 30_000 },
+  limits: { sessionIdleTtlMs: 3_600_000, lockedSessionTimeoutMs: 3_600_000, abortTimeoutMs: 30_000, shutdownAbortGraceMs: 2000, clientMessageIdWindowMs: 600_000 },
 });
 
 /** The root as a state machine, as the gateway had it and as XState's docs spawn children. */

@@ -1,13 +1,21 @@
 import type { RawData } from 'ws';
 
-import { normalizeLastSeq } from '../../machines/chatMessage.js';
+import { normalizeLastSeq, type PermissionDecision } from '../../machines/chatMessage.js';
 import type { ProtocolErrorCode } from '../../machines/protocolErrors.js';
-import type { PermissionDecision } from '../types.js';
 
 /**
  * The `/ws` codec: turns one inbound frame into a typed client command or a coded error.
- * Validation happens here, once; everything downstream trusts these types.
+ * Validation happens here, once; everything downstream trusts these types. What an answer
+ * depends on (does the session exist, is a run in progress) is the chat session machine's.
  */
+
+/** The limits a frame is validated against (`GatewayLimits` has them). */
+export interface CodecLimits {
+  /** Longer ids name no session: they never reach a session actor. */
+  maxSessionIdLength: number;
+  /** [ours] Longest `clientMessageId` of a `chat.send`. */
+  maxClientMessageIdLength: number;
+}
 
 export interface SubscribeTarget {
   sessionId: string;
@@ -17,7 +25,7 @@ export interface SubscribeTarget {
 }
 
 export type ChatCommand =
-  | { type: 'chat.send'; sessionId: string; content: string; options: Record<string, unknown> }
+  | { type: 'chat.send'; sessionId: string; content: string; options: Record<string, unknown>; clientMessageId?: string }
   | { type: 'chat.abort'; sessionId: string }
   | { type: 'chat.subscribe'; sessions: SubscribeTarget[]; skipped: number }
   | { type: 'chat.unsubscribe'; sessionIds: string[] }
@@ -26,6 +34,9 @@ export type ChatCommand =
 export type DecodeResult =
   | { ok: true; command: ChatCommand }
   | { ok: false; code: ProtocolErrorCode; detail: string; sessionId: string | null };
+
+/** The longest `optionId` a permission response may name; longer ones are ignored. */
+export const MAX_OPTION_ID_LENGTH = 256;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -41,7 +52,20 @@ function decodeText(raw: RawData): string {
   return Buffer.from(raw).toString('utf8');
 }
 
-export function decodeChatFrame(raw: RawData, isBinary: boolean): DecodeResult {
+/**
+ * A command frame's session id: required, and no longer than any session's. An over-long id gets
+ * the answer an unknown one would (`SESSION_NOT_FOUND` for a send, `NO_ACTIVE_RUN` for an abort)
+ * without a session actor ever being made for it.
+ */
+function checkSessionId(sessionId: string, limits: CodecLimits, tooLong: ProtocolErrorCode): DecodeResult | null {
+  if (!sessionId) return { ok: false, code: 'SESSION_ID_REQUIRED', detail: 'This frame requires a non-empty sessionId.', sessionId: null };
+  if (sessionId.length <= limits.maxSessionIdLength) return null;
+  return tooLong === 'SESSION_NOT_FOUND'
+    ? { ok: false, code: tooLong, detail: 'Session id is too long.', sessionId: null }
+    : { ok: false, code: tooLong, detail: 'The session has no active run.', sessionId };
+}
+
+export function decodeChatFrame(raw: RawData, isBinary: boolean, limits: CodecLimits): DecodeResult {
   if (isBinary) {
     return { ok: false, code: 'INVALID_PAYLOAD', detail: 'Binary frames are not part of the /ws protocol.', sessionId: null };
   }
@@ -57,19 +81,26 @@ export function decodeChatFrame(raw: RawData, isBinary: boolean): DecodeResult {
   const type = typeof data.type === 'string' ? data.type : '';
   switch (type) {
     case 'chat.send': {
+      const sessionId = readSessionId(data.sessionId);
+      const refused = checkSessionId(sessionId, limits, 'SESSION_NOT_FOUND');
+      if (refused) return refused;
       const options = isRecord(data.options) ? data.options : {};
-      return {
-        ok: true,
-        command: {
-          type,
-          sessionId: readSessionId(data.sessionId),
-          content: typeof data.content === 'string' ? data.content : '',
-          options,
-        },
-      };
+      const command: ChatCommand = { type, sessionId, content: typeof data.content === 'string' ? data.content : '', options };
+      // [ours] Absent or null: an ordinary send. Anything else must be a short non-empty string.
+      if (data.clientMessageId !== undefined && data.clientMessageId !== null) {
+        const id = data.clientMessageId;
+        if (typeof id !== 'string' || id.length === 0 || id.length > limits.maxClientMessageIdLength) {
+          const detail = `clientMessageId must be a non-empty string of at most ${limits.maxClientMessageIdLength} characters.`;
+          return { ok: false, code: 'INVALID_PAYLOAD', detail, sessionId };
+        }
+        command.clientMessageId = id;
+      }
+      return { ok: true, command };
     }
-    case 'chat.abort':
-      return { ok: true, command: { type, sessionId: readSessionId(data.sessionId) } };
+    case 'chat.abort': {
+      const sessionId = readSessionId(data.sessionId);
+      return checkSessionId(sessionId, limits, 'NO_ACTIVE_RUN') ?? { ok: true, command: { type, sessionId } };
+    }
     case 'chat.subscribe': {
       const entries = Array.isArray(data.sessions) ? data.sessions : [];
       const sessions: SubscribeTarget[] = [];
@@ -80,7 +111,7 @@ export function decodeChatFrame(raw: RawData, isBinary: boolean): DecodeResult {
         // Invalid entries are skipped silently, as in the baseline. So is a session named again in
         // the same frame: each entry costs an ack and a replay, so repeats would let a 1 MiB frame
         // make the gateway buffer megabytes for one socket.
-        if (!sessionId || named.has(sessionId)) {
+        if (!sessionId || sessionId.length > limits.maxSessionIdLength || named.has(sessionId)) {
           skipped += 1;
           continue;
         }
@@ -103,6 +134,10 @@ export function decodeChatFrame(raw: RawData, isBinary: boolean): DecodeResult {
       if ('updatedInput' in data) decision.updatedInput = data.updatedInput;
       if (typeof data.message === 'string') decision.message = data.message;
       if ('rememberEntry' in data) decision.rememberEntry = data.rememberEntry;
+      // [ours] One of the options the request offered, by id (an agent's "allow always").
+      if (typeof data.optionId === 'string' && data.optionId.length > 0 && data.optionId.length <= MAX_OPTION_ID_LENGTH) {
+        decision.optionId = data.optionId;
+      }
       return { ok: true, command: { type, requestId, decision } };
     }
     default:

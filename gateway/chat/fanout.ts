@@ -26,10 +26,15 @@ export interface SessionCursor {
 /** A cursor at `after` with nothing sent yet. */
 export const freshCursor = (after: number): SessionCursor => ({ cursor: after, lagging: false, sent: false });
 
-/** A stream that holds writes between `cork()` and `uncork()` (a subscriber's TCP socket). */
+/**
+ * A stream that holds writes between `cork()` and `uncork()` (a subscriber's TCP socket), and
+ * says when its buffer has drained after being full.
+ */
 export interface Corkable {
   cork(): void;
   uncork(): void;
+  once?(event: 'drain', listener: () => void): unknown;
+  off?(event: 'drain', listener: () => void): unknown;
 }
 
 export interface Subscriber {
@@ -38,6 +43,8 @@ export interface Subscriber {
   /** Sessions this socket is attached to (subscribed, or auto-subscribed by chat.send). */
   readonly sessions: Map<string, SessionCursor>;
   drainTimer: ReturnType<typeof setTimeout> | null;
+  /** The listener waiting for `transport`'s `drain` while the timer polls (one at a time). */
+  drainListener?: (() => void) | null;
   /**
    * The TCP socket under `ws`, if known. Frames written to it in one event-loop turn are corked
    * and leave in one write: a token stream hands over many deltas per turn, and one syscall per
@@ -60,9 +67,15 @@ export interface FanoutOptions {
   sendBudget: SendBudget;
 }
 
+/** `ws.send` options for a frame handed over as bytes: it is still JSON, a text frame. */
+const TEXT_FRAME = { binary: false } as const;
+
 export interface Fanout {
-  /** Sends one sequenced frame (already serialized) to a subscriber, or marks it lagging. */
-  deliver(subscriber: Subscriber, sessionId: string, seq: number, json: string): void;
+  /**
+   * Sends one sequenced frame (already serialized: the JSON text, or its UTF-8 bytes when several
+   * sockets get it) to a subscriber, or marks it lagging.
+   */
+  deliver(subscriber: Subscriber, sessionId: string, seq: number, frame: string | Buffer): void;
   /**
    * Sends everything after `cursor.cursor` from the log, synchronously, until caught up or the
    * socket's buffer is full (then it finishes later). `announceGap`: send the gap notice when
@@ -94,7 +107,7 @@ export function createFanout(options: FanoutOptions): Fanout {
    * like a full socket buffer (the pair lags and is caught up from the log later), so nothing is
    * lost and no memory is spent on it now.
    */
-  const admits = (ws: WebSocket, json: string) => options.sendBudget.admit(ws, frameBytes(json));
+  const admits = (ws: WebSocket, frame: string | Buffer) => options.sendBudget.admit(ws, frameBytes(frame));
 
   /**
    * Durable before visible: a corked socket is released only once the log has written every
@@ -117,10 +130,22 @@ export function createFanout(options: FanoutOptions): Fanout {
     process.nextTick(uncorkWhenWritten, subscriber);
   };
 
+  const stopDrainWait = (subscriber: Subscriber) => {
+    if (subscriber.drainTimer) clearTimeout(subscriber.drainTimer);
+    subscriber.drainTimer = null;
+    if (subscriber.drainListener) subscriber.transport?.off?.('drain', subscriber.drainListener);
+    subscriber.drainListener = null;
+  };
+
+  /**
+   * Catches a lagging subscriber up once its buffer is under the low-water mark: checked when its
+   * TCP socket says it drained (a replay of a few MiB resumes as soon as the kernel took it),
+   * and every `drainPollMs` regardless (a socket that never drains is still polled).
+   */
   const scheduleDrainCheck = (subscriber: Subscriber) => {
     if (subscriber.drainTimer) return;
-    subscriber.drainTimer = setTimeout(() => {
-      subscriber.drainTimer = null;
+    const check = () => {
+      stopDrainWait(subscriber);
       if (subscriber.ws.readyState !== WebSocket.OPEN) return;
       if (subscriber.ws.bufferedAmount > options.lowWaterMarkBytes) {
         scheduleDrainCheck(subscriber);
@@ -129,7 +154,12 @@ export function createFanout(options: FanoutOptions): Fanout {
       for (const [sessionId, cursor] of subscriber.sessions) {
         if (cursor.lagging) catchUp(subscriber, sessionId, true);
       }
-    }, options.drainPollMs);
+    };
+    subscriber.drainTimer = setTimeout(check, options.drainPollMs);
+    if (subscriber.transport?.once) {
+      subscriber.drainListener = check;
+      subscriber.transport.once('drain', check);
+    }
   };
 
   const catchUp = (subscriber: Subscriber, sessionId: string, announceGap: boolean) => {
@@ -182,7 +212,7 @@ export function createFanout(options: FanoutOptions): Fanout {
   };
 
   return {
-    deliver(subscriber, sessionId, seq, json) {
+    deliver(subscriber, sessionId, seq, frame) {
       let cursor = subscriber.sessions.get(sessionId);
       if (!cursor) {
         // First frame for a socket the session attached itself (the sender of chat.send).
@@ -192,13 +222,13 @@ export function createFanout(options: FanoutOptions): Fanout {
       if (cursor.lagging || seq <= cursor.cursor) return;
       const { ws } = subscriber;
       if (ws.readyState !== WebSocket.OPEN) return;
-      if (seq !== cursor.cursor + 1 || ws.bufferedAmount > options.highWaterMarkBytes || !admits(ws, json)) {
+      if (seq !== cursor.cursor + 1 || ws.bufferedAmount > options.highWaterMarkBytes || !admits(ws, frame)) {
         cursor.lagging = true;
         scheduleDrainCheck(subscriber);
         return;
       }
       corkForTurn(subscriber);
-      ws.send(json);
+      ws.send(frame, TEXT_FRAME);
       cursor.cursor = seq;
       cursor.sent = true;
     },
@@ -217,9 +247,6 @@ export function createFanout(options: FanoutOptions): Fanout {
       catchUp(subscriber, sessionId, false);
     },
     hold: corkForTurn,
-    release(subscriber) {
-      if (subscriber.drainTimer) clearTimeout(subscriber.drainTimer);
-      subscriber.drainTimer = null;
-    },
+    release: stopDrainWait,
   };
 }

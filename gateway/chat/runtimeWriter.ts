@@ -1,16 +1,23 @@
 import type { AnyActorRef } from 'xstate';
 
+import { RUN_MESSAGE_KINDS } from '../../machines/chatRun.machine.js';
 import type { Logger } from '../logger.js';
 import type { RuntimeWriter } from '../types.js';
 
 /**
  * The writer handed to a provider runtime for one run. It only validates at the edge and
- * forwards into the run actor; the run and session machines decide what is dropped, captured
- * or sequenced.
+ * forwards into the machines, which decide what is dropped, captured or sequenced: the kinds
+ * the run machine has a rule for (`RUN_MESSAGE_KINDS`: `complete`, `session_created`) go to the
+ * run actor; every other kind, which the run machine would only forward, goes straight to the
+ * run's session as the `run.message` the run would have sent: one actor transition per frame
+ * instead of two (`bench/hotPath.ts`, with the timestamp cache in `sessionEffects.ts`: 52 → 41 µs
+ * of CPU per event, and ~28% less garbage).
  */
 export interface RuntimeWriterOptions {
   /** Finds the run actor; undefined once the run has ended and its runtime settled. */
   runActor: () => AnyActorRef | undefined;
+  /** Finds the run's session actor (by its system id, `chat:<sessionId>`). */
+  sessionActor: () => AnyActorRef | undefined;
   userId: string | number | null;
   providerSessionId: string | null;
   logger: Logger;
@@ -19,13 +26,19 @@ export interface RuntimeWriterOptions {
 
 export function createRuntimeWriter(options: RuntimeWriterOptions): RuntimeWriter {
   let providerSessionId = options.providerSessionId;
-  const deliver = (event: { type: string; [key: string]: unknown }) => {
+  const liveRun = (what: string): AnyActorRef | undefined => {
     const actor = options.runActor();
-    if (!actor) {
-      options.logger.debug('Dropping runtime output after its run ended', { runId: options.runId, event: event.type });
-      return;
-    }
-    actor.send(event);
+    if (!actor) options.logger.debug('Dropping runtime output after its run ended', { runId: options.runId, event: what });
+    return actor;
+  };
+  const deliver = (event: { type: string; [key: string]: unknown }) => liveRun(event.type)?.send(event);
+  const deliverMessage = (message: { kind: string }) => {
+    const run = liveRun('runtime.message');
+    if (!run) return;
+    // The run's session, which sequences its messages only while the run lives (`isLiveRun`).
+    const session = RUN_MESSAGE_KINDS.has(message.kind) ? undefined : options.sessionActor();
+    if (session) session.send({ type: 'run.message', runId: options.runId, message });
+    else run.send({ type: 'runtime.message', message });
   };
   return {
     userId: options.userId,
@@ -42,7 +55,7 @@ export function createRuntimeWriter(options: RuntimeWriterOptions): RuntimeWrite
           : typeof record.sessionId === 'string' ? record.sessionId : null;
         if (announced) providerSessionId = announced;
       }
-      deliver({ type: 'runtime.message', message: record });
+      deliverMessage(record);
     },
     setSessionId(id: string) {
       if (typeof id !== 'string' || id.length === 0 || id === providerSessionId) return;

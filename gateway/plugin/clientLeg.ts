@@ -2,7 +2,7 @@ import { fromCallback } from 'xstate';
 import { WebSocket } from 'ws';
 
 import type { ClientLegInput, LegCommand } from '../../machines/pluginTunnel.types.js';
-import { PLUGIN_CLOSE } from '../../machines/pluginTunnel.closeCodes.js';
+import { CLOSE, WS_STATUS } from '../../machines/protocolCodes.js';
 import type { Logger } from '../logger.js';
 import { bindSocketLeg, type LegWaterMarks } from './socketLeg.js';
 
@@ -24,7 +24,7 @@ export function createClientLeg(options: ClientLegOptions) {
   return fromCallback<LegCommand, ClientLegInput>(({ input, sendBack, receive }) => {
     const ws = options.sockets.get(input.tunnelId);
     if (!ws) {
-      sendBack({ type: 'client.closed', code: 1006, reason: '' });
+      sendBack({ type: 'client.closed', code: WS_STATUS.ABNORMAL_CLOSURE, reason: '' });
       return () => options.onReleased(input.tunnelId);
     }
     const leg = bindSocketLeg(ws, {
@@ -36,11 +36,11 @@ export function createClientLeg(options: ClientLegOptions) {
     });
     receive((command) => leg.command(command));
     // Closed between the upgrade and now: its 'close' event has already fired.
-    if (ws.readyState === WebSocket.CLOSED) sendBack({ type: 'client.closed', code: 1006, reason: '' });
+    if (ws.readyState === WebSocket.CLOSED) sendBack({ type: 'client.closed', code: WS_STATUS.ABNORMAL_CLOSURE, reason: '' });
 
     return () => {
       leg.detach();
-      if (ws.readyState === WebSocket.OPEN) ws.close(PLUGIN_CLOSE.shuttingDown.code, PLUGIN_CLOSE.shuttingDown.reason);
+      if (ws.readyState === WebSocket.OPEN) ws.close(CLOSE.SERVER_SHUTTING_DOWN.code, CLOSE.SERVER_SHUTTING_DOWN.reason);
       else if (ws.readyState === WebSocket.CLOSING) ws.terminate();
       options.onReleased(input.tunnelId);
     };

@@ -1,8 +1,7 @@
 import type { WebSocket } from 'ws';
 
-import { PLUGIN_CLOSE } from '../../machines/pluginTunnel.closeCodes.js';
-import { pluginTunnelMachine, type PluginTunnelMachine } from '../../machines/pluginTunnel.machine.js';
 import type { PluginTunnelInput, PluginTunnelSettings } from '../../machines/pluginTunnel.types.js';
+import { CLOSE } from '../../machines/protocolCodes.js';
 import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -11,6 +10,7 @@ import { createClientLeg } from './clientLeg.js';
 import { parsePluginName } from './pluginName.js';
 import { createPortResolver, type GetPluginPort } from './pluginPort.js';
 import { createUpstreamLeg } from './upstreamLeg.js';
+import type { PluginEffects } from '../wiring.js';
 
 export interface PluginRouteOptions {
   host: ActorHost;
@@ -23,8 +23,8 @@ export interface PluginRouteOptions {
 }
 
 export interface PluginRoute extends RouteHandler {
-  /** The tunnel machine with its real legs, for `host.start({ pluginTunnel: route.logic, … })`. */
-  readonly logic: PluginTunnelMachine;
+  /** The tunnel machine's effects (its two socket legs and the port lookup), for the wiring module. */
+  readonly effects: PluginEffects;
 }
 
 /**
@@ -60,28 +60,27 @@ export function createPluginRoute(options: PluginRouteOptions): PluginRoute {
     }
   };
 
-  const logic = pluginTunnelMachine.provide({
-    actors: {
-      clientLeg: createClientLeg({ sockets, waterMarks, logger, onReleased: release }),
-      upstreamLeg: createUpstreamLeg({ waterMarks, maxPayloadBytes: limits.pluginMaxPayloadBytes, logger }),
-      resolvePluginPort: createPortResolver(getPluginPort ?? (() => null), logger),
-    },
-  });
+  // The tunnel machine's effects; the wiring module provides them (gateway/wiring.ts).
+  const effects: PluginEffects = {
+    clientLeg: createClientLeg({ sockets, waterMarks, logger, onReleased: release }),
+    upstreamLeg: createUpstreamLeg({ waterMarks, maxPayloadBytes: limits.pluginMaxPayloadBytes, logger }),
+    resolvePluginPort: createPortResolver(getPluginPort ?? (() => null), logger),
+  };
 
   return {
-    logic,
+    effects,
     handle(ws: WebSocket, context: ConnectionContext) {
       const name = parsePluginName(context.pathname);
       if (name === null) {
-        ws.close(PLUGIN_CLOSE.invalidName.code, PLUGIN_CLOSE.invalidName.reason);
+        ws.close(CLOSE.INVALID_PLUGIN_NAME.code, CLOSE.INVALID_PLUGIN_NAME.reason);
         return;
       }
       if (shuttingDown) {
-        ws.close(PLUGIN_CLOSE.shuttingDown.code, PLUGIN_CLOSE.shuttingDown.reason);
+        ws.close(CLOSE.SERVER_SHUTTING_DOWN.code, CLOSE.SERVER_SHUTTING_DOWN.reason);
         return;
       }
       if (!getPluginPort) {
-        ws.close(PLUGIN_CLOSE.notRunning.code, PLUGIN_CLOSE.notRunning.reason);
+        ws.close(CLOSE.PLUGIN_NOT_RUNNING.code, CLOSE.PLUGIN_NOT_RUNNING.reason);
         return;
       }
       const tunnelId = `tunnel:${++nextTunnel}`;
@@ -95,7 +94,7 @@ export function createPluginRoute(options: PluginRouteOptions): PluginRoute {
         if (!sockets.has(tunnelId)) return;
         release(tunnelId);
         logger.error('plugin tunnel: spawn failed', { tunnelId, error: String(error) });
-        ws.close(1011, 'Internal error');
+        ws.close(CLOSE.INTERNAL_ERROR.code, CLOSE.INTERNAL_ERROR.reason);
       }
     },
     async close() {
@@ -103,9 +102,9 @@ export function createPluginRoute(options: PluginRouteOptions): PluginRoute {
       for (const tunnelId of [...sockets.keys()]) {
         const actor = host.get(tunnelId);
         if (actor) {
-          actor.send({ type: 'tunnel.shutdown' });
+          actor.send({ type: 'gateway.shutdown' });
         } else {
-          sockets.get(tunnelId)?.close(PLUGIN_CLOSE.shuttingDown.code, PLUGIN_CLOSE.shuttingDown.reason);
+          sockets.get(tunnelId)?.close(CLOSE.SERVER_SHUTTING_DOWN.code, CLOSE.SERVER_SHUTTING_DOWN.reason);
           release(tunnelId);
         }
       }

@@ -77,7 +77,7 @@ export function createPtyActor(deps: PtyActorDeps) {
       const message = error instanceof Error ? error.message : String(error);
       deps.logger.warn('shell: spawning the PTY failed', { cwd: input.cwd, error: message });
       // Reported a tick later, once the creating viewer is attached and can be told.
-      queueMicrotask(() => report({ type: 'pty.spawnFailed', message }));
+      queueMicrotask(() => report({ type: 'pty.spawn-failed', message }));
       return () => {
         stopped = true;
         mirror.dispose();
@@ -133,7 +133,7 @@ export function createPtyActor(deps: PtyActorDeps) {
           if (inputQueue.write(command.data)) toldDropped.clear();
           else if (!toldDropped.has(command.viewerId)) {
             toldDropped.add(command.viewerId);
-            report({ type: 'pty.inputDropped', viewerId: command.viewerId });
+            report({ type: 'pty.input-dropped', viewerId: command.viewerId });
           }
           return;
         case 'pty.resize':

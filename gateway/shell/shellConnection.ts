@@ -9,6 +9,7 @@
  */
 import { WebSocket, type RawData } from 'ws';
 
+import { CLOSE, type CloseEntry } from '../../machines/protocolCodes.js';
 import type { ShellViewerEvent } from '../../machines/shellSession.machine.js';
 import type { Logger } from '../logger.js';
 import { admitOrCut, frameBytes, type SendBudget } from '../sendBudget.js';
@@ -54,7 +55,7 @@ export interface ShellConnection {
   deliver(text: string): void;
   /** Forgets congestion state: called when the socket moves to another session. */
   resetFlow(): void;
-  close(code: number, reason: string): void;
+  close(close: CloseEntry): void;
 }
 
 export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps): ShellConnection {
@@ -104,7 +105,7 @@ export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps):
     resetFlow() {
       congested = false;
     },
-    close(code, reason) {
+    close({ code, reason }) {
       if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
     },
   };
@@ -150,7 +151,7 @@ export function createShellConnection(ws: WebSocket, deps: ShellConnectionDeps):
   ws.on('message', (raw) => {
     if (closed) return;
     if (pending.length >= deps.maxPendingFrames) {
-      connection.close(1008, 'Too many pending frames');
+      connection.close(CLOSE.TOO_MANY_PENDING_FRAMES);
       return;
     }
     pending.push(raw);

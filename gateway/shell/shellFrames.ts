@@ -98,14 +98,6 @@ export function parseShellFrame(raw: RawData | string): ShellClientFrame {
   }
 }
 
-export const SHELL_ERRORS = {
-  invalidProjectPath: 'Invalid project path',
-  invalidSessionId: 'Invalid session ID',
-  /** [ours] a `sessionId` longer than `maxSessionIdLength`. */
-  sessionIdTooLong: 'Session ID too long',
-  tooManyTerminals: 'Too many terminals',
-} as const;
-
 export const errorFrame = (message: string): string => JSON.stringify({ type: 'error', message });
 export const outputFrame = (data: string): string => JSON.stringify({ type: 'output', data });
 /** Baseline's answer to a frame it cannot parse: a red line in the terminal, socket kept open. */

@@ -6,6 +6,7 @@
 import type { ActorRefFrom } from 'xstate';
 
 import type {
+  ShellControlEvent,
   ShellSessionContext,
   ShellSessionInput,
   ShellViewerEvent,
@@ -57,7 +58,10 @@ export interface ShellRegistry {
   attach(entry: ShellEntry, viewerId: string, size?: { cols?: number; rows?: number }): void;
   detach(entryId: string, viewerId: string): void;
   send(entryId: string, event: ShellViewerEvent): void;
-  kill(entry: ShellEntry, reason: 'restart' | 'shutdown' | 'collect'): void;
+  /** Ends a session for good: replaced by a restart, or an exited one collected. */
+  kill(entry: ShellEntry, reason: 'restart' | 'collect'): void;
+  /** Ends a session because the gateway is closing (`gateway.shutdown`). */
+  shutdown(entry: ShellEntry): void;
   /**
    * True when `ownerId` may start one more PTY; exited sessions kept only for late viewers are
    * collected to make room. A killed PTY whose process has not exited yet (its kill grace) still
@@ -111,6 +115,16 @@ export function createShellRegistry(deps: ShellRegistryDeps): ShellRegistry {
     for (const entry of candidates) if (isCollectable(entry)) registry.kill(entry, 'collect');
   };
 
+  /** Sends the session its end; a final state completes synchronously and releases it. */
+  const end = (entry: ShellEntry, event: ShellControlEvent) => {
+    entry.actor.send(event);
+    // This covers an actor that could not take the event.
+    if (entries.get(entry.id) === entry) {
+      deps.host.stop(entry.id);
+      release(entry);
+    }
+  };
+
   const registry: ShellRegistry = {
     get: (id) => entries.get(id),
     spawn(id, input) {
@@ -146,12 +160,10 @@ export function createShellRegistry(deps: ShellRegistryDeps): ShellRegistry {
       entries.get(entryId)?.actor.send(event);
     },
     kill(entry, reason) {
-      entry.actor.send({ type: 'session.kill', reason });
-      // Final states complete synchronously; this covers an actor that could not take the event.
-      if (entries.get(entry.id) === entry) {
-        deps.host.stop(entry.id);
-        release(entry);
-      }
+      end(entry, { type: 'session.kill', reason });
+    },
+    shutdown(entry) {
+      end(entry, { type: 'gateway.shutdown' });
     },
     makeRoom(ownerId) {
       const all = [...entries.values()];

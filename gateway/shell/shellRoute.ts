@@ -1,16 +1,19 @@
 /**
- * The `/shell` route: the one place that wires the shell session machine to its real actors
- * (node-pty, headless xterm) and to sockets. PROTOCOL.md §3; user-facing notes in docs/SHELL.md.
+ * The `/shell` route: builds the shell session machine's real PTY actor (node-pty, headless
+ * xterm; provided in gateway/wiring.ts) and connects sockets to shell actors. PROTOCOL.md §3;
+ * user-facing notes in docs/SHELL.md.
  */
 import type { WebSocket } from 'ws';
 
-import { errorLine, shellSessionMachine } from '../../machines/shellSession.machine.js';
+import { CLOSE, SHELL_ERRORS } from '../../machines/protocolCodes.js';
+import { errorLine } from '../../machines/shellSession.machine.js';
 import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionContext, RouteHandler } from '../route.js';
 import { createSendBudget, type SendBudget } from '../sendBudget.js';
 import type { ShellDeps } from '../types.js';
+import type { ShellEffects } from '../wiring.js';
 import type { SessionStore } from '../../persistence/types.js';
 import { createPtyActor } from './ptyActor.js';
 import type { PtyInput } from './ptyInput.js';
@@ -19,12 +22,12 @@ import { createPtyReaper } from './ptyReaper.js';
 import { createScreenMirrorHost } from './screenMirrorHost.js';
 import { createShellConnection, type ShellConnection } from './shellConnection.js';
 import { buildPtyEnvironment, createEnvDenyMatcher } from './shellEnvironment.js';
-import { DEFAULT_COLS, DEFAULT_ROWS, errorFrame, outputFrame, SHELL_ERRORS, type ShellInitRequest } from './shellFrames.js';
+import { DEFAULT_COLS, DEFAULT_ROWS, errorFrame, outputFrame, type ShellInitRequest } from './shellFrames.js';
 import { shellActorId, shellSessionKey } from './shellKey.js';
 import { isLoginCommand, planLaunch, resolveResumeId, SAFE_SESSION_ID } from './shellLaunch.js';
 import { createShellRegistry, type ShellActorSummary } from './shellRegistry.js';
 import { resolveShellUser, shellUserEnvironment, type ShellUser } from './shellUser.js';
-import { createWorkspacePolicy } from './shellWorkspace.js';
+import { createWorkspacePolicy, workspaceErrorFrame } from './shellWorkspace.js';
 
 export interface ShellRouteOptions {
   host: ActorHost;
@@ -43,11 +46,10 @@ export interface ShellRouteOptions {
   sendBudget?: SendBudget;
 }
 
-export type ShellSessionLogic = typeof shellSessionMachine;
 
 export interface ShellRoute extends RouteHandler {
-  /** The shell session machine with its real actors, for `host.start({ shellSession: … })`. */
-  readonly logic: ShellSessionLogic;
+  /** The shell machine's effects (its PTY actor), for the wiring module. */
+  readonly effects: ShellEffects;
   /** A read-only summary of every live shell session. */
   listActors(): ShellActorSummary[];
   /** Input bytes accepted for live PTYs that their programs have not read yet (all PTYs together). */
@@ -85,27 +87,26 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
     return user ? { ...env, ...shellUserEnvironment(user) } : env;
   };
 
-  const logic = shellSessionMachine.provide({
-    actors: {
-      pty: createPtyActor({
-        spawnPty: spawnWatched,
-        environment,
-        tracker,
-        reaper,
-        user,
-        logger,
-        mirrors,
-        scrollbackLines: limits.shellScrollbackLines,
-        restoreMaxCells: limits.shellRestoreMaxCells,
-        highWaterMark: limits.shellHighWaterMarkBytes,
-        lowWaterMark: limits.shellLowWaterMarkBytes,
-        authUrlWindowChars: limits.shellAuthUrlWindowChars,
-        killGraceMs: limits.shellKillGraceMs,
-        maxPendingInputBytes: limits.shellMaxPendingInputBytes,
-        inputs,
-      }),
-    },
-  });
+  // The shell machine's one effect; the wiring module provides it (gateway/wiring.ts).
+  const effects: ShellEffects = {
+    pty: createPtyActor({
+      spawnPty: spawnWatched,
+      environment,
+      tracker,
+      reaper,
+      user,
+      logger,
+      mirrors,
+      scrollbackLines: limits.shellScrollbackLines,
+      restoreMaxCells: limits.shellRestoreMaxCells,
+      highWaterMark: limits.shellHighWaterMarkBytes,
+      lowWaterMark: limits.shellLowWaterMarkBytes,
+      authUrlWindowChars: limits.shellAuthUrlWindowChars,
+      killGraceMs: limits.shellKillGraceMs,
+      maxPendingInputBytes: limits.shellMaxPendingInputBytes,
+      inputs,
+    }),
+  };
 
   const registry = createShellRegistry({
     host,
@@ -137,14 +138,16 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   };
 
   async function init(connection: ShellConnection, request: ShellInitRequest): Promise<void> {
-    const resolvedPath = await workspace.resolve(request.projectPath);
+    const place = await workspace.check(request.projectPath);
     if (connection.isClosed || closing) return;
-    if (!resolvedPath) return connection.deliver(errorFrame(SHELL_ERRORS.invalidProjectPath));
+    // The same codes as POST /api/providers/sessions; the message keeps baseline's prefix.
+    if (!place.ok) return connection.deliver(workspaceErrorFrame(place));
+    const resolvedPath = place.path;
     if (request.sessionId !== null && request.sessionId.length > limits.maxSessionIdLength) {
-      return connection.deliver(errorFrame(SHELL_ERRORS.sessionIdTooLong));
+      return connection.deliver(errorFrame(SHELL_ERRORS.SESSION_ID_TOO_LONG));
     }
     if (request.sessionId !== null && !SAFE_SESSION_ID.test(request.sessionId)) {
-      return connection.deliver(errorFrame(SHELL_ERRORS.invalidSessionId));
+      return connection.deliver(errorFrame(SHELL_ERRORS.INVALID_SESSION_ID));
     }
     const key = shellSessionKey({
       ownerId: connection.ownerId,
@@ -188,7 +191,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
       }
       if (!room) {
         logger.info('shell: PTY limit reached', { ownerId: connection.ownerId });
-        return connection.deliver(errorFrame(SHELL_ERRORS.tooManyTerminals));
+        return connection.deliver(errorFrame(SHELL_ERRORS.TOO_MANY_TERMINALS));
       }
     }
     const plan = planLaunch(request, resumeId);
@@ -222,7 +225,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   }
 
   return {
-    logic,
+    effects,
     listActors: () => registry.list(),
     pendingInputBytes() {
       let total = 0;
@@ -232,7 +235,7 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
 
     handle(ws: WebSocket, context: ConnectionContext) {
       if (closing) {
-        ws.close(1001, 'Server shutting down');
+        ws.close(CLOSE.SERVER_SHUTTING_DOWN.code, CLOSE.SERVER_SHUTTING_DOWN.reason);
         return;
       }
       const viewerId = `viewer-${++nextViewer}`;
@@ -262,8 +265,8 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
     async close() {
       closing = true;
       reaper.holdSessions();
-      for (const connection of connections.values()) connection.close(1001, 'Server shutting down');
-      for (const entry of registry.entries()) registry.kill(entry, 'shutdown');
+      for (const connection of connections.values()) connection.close(CLOSE.SERVER_SHUTTING_DOWN);
+      for (const entry of registry.entries()) registry.shutdown(entry);
       await tracker.allExited(limits.shellKillGraceMs + SHUTDOWN_EXIT_MARGIN_MS);
       // Kills whatever the killed PTYs left in their sessions, then exits.
       reaper.close();

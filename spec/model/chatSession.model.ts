@@ -16,7 +16,7 @@ import { afterDelay, invariant, liveEvent, templated as t, type MachineModel, ty
 const input: ChatSessionInput = {
   sessionId: 'session-1',
   latestSeq: 7,
-  limits: { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 500 },
+  limits: { sessionIdleTtlMs: 1000, lockedSessionTimeoutMs: 5000, abortTimeoutMs: 500, shutdownAbortGraceMs: 2000, clientMessageIdWindowMs: 600_000 },
 };
 
 /** Stands in for a run: lives until the test finishes it (or makes it fail). */
@@ -43,6 +43,7 @@ const traversal = chatSessionMachine.provide({ actors: { chatRun: stubRun as nev
 const afterEvent = (stateId: string) => chatSessionMachine.getStateNodeById(stateId).after[0].eventType;
 const IDLE_TTL = afterEvent('chatSession.idle');
 const LOCKED_TIMEOUT = afterEvent('chatSession.locked');
+const SHUTDOWN_GRACE = afterEvent('chatSession.stopping');
 
 let runSerial = 0;
 const context = (snapshot: Snapshot) => snapshot.context as ChatSessionContext;
@@ -67,6 +68,7 @@ export const chatSessionModel: MachineModel = {
       Math.min(c.liveRuns.length, 2),
       c.pendingPermissions.length > 0,
       c.seq === 0,
+      c.recentSends.length,
     ]);
   },
 
@@ -75,12 +77,20 @@ export const chatSessionModel: MachineModel = {
     const c = context(snapshot);
     const events: AnyEventObject[] = [];
     for (const subscriberId of ['A', 'B']) {
-      events.push({ type: 'client.subscribe', subscriberId, lastSeq: subscriberId === 'A' ? 0 : 3 });
+      events.push({ type: 'client.subscribe', subscriberId, lastSeq: subscriberId === 'A' ? 0 : 3, oldestSeq: 2 });
       events.push({ type: 'client.unsubscribe', subscriberId });
     }
+    events.push({ type: 'client.dropped', subscriberId: 'A' });
     const runId = `r${++runSerial}`;
-    events.push(t('attached', { type: 'client.send', subscriberId: 'A', runId, provider: 'p', content: 'x', options: {}, userId: null, providerSessionId: null, startedAt: 1 }));
-    events.push(t('detached', { type: 'client.send', subscriberId: null, runId: `${runId}n`, provider: 'p', content: 'x', options: {}, userId: null, providerSessionId: 'native-0', startedAt: 1 }));
+    const request = { provider: 'p', content: 'x', options: {}, projectPath: null, userId: null, startedAt: 1, sessionFound: true, providerAvailable: true };
+    // 'attached' carries a clientMessageId: once remembered, sending it again is a repeat, not a run.
+    events.push(t('attached', { type: 'client.send', subscriberId: 'A', runId, ...request, providerSessionId: null, clientMessageId: 'm1' }));
+    events.push(t('detached', { type: 'client.send', subscriberId: null, runId: `${runId}n`, ...request, providerSessionId: 'native-0' }));
+    events.push(t('no session', { type: 'client.send', subscriberId: 'B', runId: `${runId}x`, ...request, providerSessionId: null, sessionFound: false, providerAvailable: false }));
+    events.push(t('no runtime', { type: 'client.send', subscriberId: 'B', runId: `${runId}y`, ...request, providerSessionId: null, providerAvailable: false }));
+    events.push(t('interrupted', { type: 'run.interrupted', runId: `${runId}i`, provider: 'p' }));
+    if (c.recentSends.length > 0) events.push({ type: 'send.expired', clientMessageId: 'm1' });
+    events.push({ type: 'session.deleted' });
     events.push({ type: 'client.abort', subscriberId: 'A' });
     events.push({ type: 'gateway.shutdown' });
     const pending = c.pendingPermissions[0];
@@ -110,6 +120,7 @@ export const chatSessionModel: MachineModel = {
       .forEach((id, index) => events.push(t(`run done ${id === c.lockedBy ? 'locking' : index}`, { type: `xstate.done.actor.run:${id}`, actorId: `run:${id}`, output: undefined })));
     if (snapshot.matches('idle')) events.push({ type: IDLE_TTL });
     if (snapshot.matches('locked')) events.push({ type: LOCKED_TIMEOUT });
+    if (snapshot.matches('stopping')) events.push({ type: SHUTDOWN_GRACE });
     return events;
   },
 
@@ -121,6 +132,7 @@ export const chatSessionModel: MachineModel = {
     session.on('*', (event) => void emitted.push(event as ChatSessionEmitted));
     session.start();
     let lastSeq = start.latestSeq;
+    const endedRuns = new Set<string>();
 
     for (const step of steps) {
       const before = session.getSnapshot() as Snapshot;
@@ -130,7 +142,7 @@ export const chatSessionModel: MachineModel = {
         const child = before.children[String(event.actorId)];
         invariant(child, `the run ${String(event.actorId)} has a live child`);
         child.send({ type: event.type.startsWith('xstate.done') ? 'test.finish' : 'test.crash' });
-      } else if (event.type === IDLE_TTL || event.type === LOCKED_TIMEOUT) {
+      } else if (event.type === IDLE_TTL || event.type === LOCKED_TIMEOUT || event.type === SHUTDOWN_GRACE) {
         clock.increment(afterDelay(chatSessionMachine, event.type, beforeContext as never));
       } else {
         session.send(event as never);
@@ -139,25 +151,45 @@ export const chatSessionModel: MachineModel = {
       const live = session.getSnapshot() as Snapshot;
       invariant(JSON.stringify(live.value) === JSON.stringify(step.state.value), `live state ${JSON.stringify(live.value)}, model says ${JSON.stringify(step.state.value)}`);
       const c = context(live);
-      for (const sent of emitted.splice(0)) {
+      const completes: string[] = [];
+      const ends: string[] = [];
+      const batch = emitted.splice(0);
+      for (const [index, sent] of batch.entries()) {
         if (sent.type === 'frame') {
           invariant(sent.frame.seq === lastSeq + 1, `seq ${sent.frame.seq} after ${lastSeq}`);
           lastSeq = sent.frame.seq;
         }
         if (sent.type === 'subscribed') invariant(sent.lastSeq === lastSeq, 'the ack reports the latest seq');
         if (sent.type === 'reply' && sent.frame.code === 'RUN_IN_PROGRESS') invariant(!before.matches('idle'), 'RUN_IN_PROGRESS only while a run holds the session');
+        if (sent.type === 'subscribed' && sent.replayAfter !== null) invariant(sent.replayAfter < sent.lastSeq, 'a replay starts before the latest seq');
+        if (sent.type === 'frame' && sent.frame.kind === 'complete') completes.push(sent.frame.runId);
+        if (sent.type === 'send.repeated') invariant(!batch.some((e) => e.type === 'run.started'), 'a repeated send starts no run');
+        if (sent.type === 'attention') {
+          // Right after the frame nobody was sent.
+          const frame = batch[index - 1];
+          invariant(frame?.type === 'frame' && frame.frame.seq === sent.frame.seq && frame.subscribers.length === 0, 'attention only for a frame nobody watched');
+        }
+        if (sent.type === 'run.ended') {
+          invariant(!endedRuns.has(sent.runId), `one end per run (${sent.runId})`);
+          endedRuns.add(sent.runId);
+          ends.push(sent.runId);
+        }
       }
+      invariant(JSON.stringify(completes) === JSON.stringify(ends), `each sequenced complete ends its run, and only it (${completes} vs ${ends})`);
       invariant(c.seq === lastSeq, 'the context seq is the last one assigned');
       if (live.status === 'done') {
-        const leaving = event.type === 'client.unsubscribe' ? event.subscriberId : null;
+        const leaving = event.type === 'client.unsubscribe' || event.type === 'client.dropped' ? event.subscriberId : null;
         const joining = event.type === 'client.subscribe' ? [event.subscriberId as string] : [];
         const watchers = [...beforeContext.subscribers.filter((id) => id !== leaving), ...joining.filter((id) => !beforeContext.subscribers.includes(id))];
-        invariant(beforeContext.liveRuns.length === 0, 'closed only without runs');
-        invariant(watchers.length === 0 || c.seq === 0, 'closed while watched only if nothing was ever sequenced');
+        // Shutdown closes every session; otherwise a session closes only when nothing holds it.
+        const shutdown = event.type === 'gateway.shutdown' || event.type === 'session.deleted' || before.matches('stopping');
+        invariant(shutdown || beforeContext.liveRuns.length === 0, 'closed only without runs');
+        invariant(shutdown || watchers.length === 0 || c.seq === 0, 'closed while watched only if nothing was ever sequenced');
+        if (event.type === 'session.deleted') invariant(!before.matches('running') && !before.matches('stopping'), 'a running session is never deleted');
         invariant(JSON.stringify(live.output) === JSON.stringify({ watchers }), 'whoever still watches is handed back');
         continue;
       }
-      invariant(live.matches('running') === (c.currentRun !== null), 'running exactly when there is a current run');
+      invariant((live.matches('running') || live.matches('stopping')) === (c.currentRun !== null), 'running (or stopping) exactly when there is a current run');
       invariant(live.matches('locked') === (c.lockedBy !== null), 'locked exactly when a failed abort holds the lock');
       invariant(new Set(c.subscribers).size === c.subscribers.length, 'subscribers are unique');
       const children = Object.keys(live.children).sort();

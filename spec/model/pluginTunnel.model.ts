@@ -62,7 +62,7 @@ export const pluginTunnelModel: MachineModel = {
   events(snapshot) {
     if (snapshot.status !== 'active') return [];
     const c = context(snapshot);
-    const events: AnyEventObject[] = [{ type: 'tunnel.shutdown' }];
+    const events: AnyEventObject[] = [{ type: 'gateway.shutdown' }];
     if (snapshot.matches({ connecting: 'resolvingPort' })) {
       events.push({ type: `xstate.done.actor.${PORT_INVOKE}`, output: 4321, actorId: PORT_INVOKE });
       events.push({ type: `xstate.done.actor.${PORT_INVOKE}`, output: null, actorId: PORT_INVOKE });

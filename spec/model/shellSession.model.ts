@@ -61,10 +61,10 @@ export const shellSessionModel: MachineModel = {
   events(snapshot) {
     if (snapshot.status !== 'active') return [];
     const c = context(snapshot);
-    const events: AnyEventObject[] = [{ type: 'session.kill', reason: 'restart' }];
+    const events: AnyEventObject[] = [{ type: 'session.kill', reason: 'restart' }, { type: 'gateway.shutdown' }];
     if (snapshot.matches({ active: { live: 'spawning' } })) {
       events.push({ type: 'pty.spawned', pid: 42 });
-      events.push({ type: 'pty.spawnFailed', message: 'no such file' });
+      events.push({ type: 'pty.spawn-failed', message: 'no such file' });
     }
     // The adapter reports the spawn, and the gateway attaches the creating viewer, in the same
     // tick as the spawn: the PTY cannot print or exit before both.
@@ -83,7 +83,7 @@ export const shellSessionModel: MachineModel = {
         events.push({ type: 'viewer.drained', viewerId });
         events.push({ type: 'client.input', viewerId, data: 'ls\r' });
         // The PTY refuses input past shellMaxPendingInputBytes and says whose it was.
-        if (!snapshot.matches({ active: { live: 'spawning' } })) events.push({ type: 'pty.inputDropped', viewerId });
+        if (!snapshot.matches({ active: { live: 'spawning' } })) events.push({ type: 'pty.input-dropped', viewerId });
         events.push({ type: 'client.resize', viewerId, cols: c.cols === 120 ? 80 : 120, rows: 40 });
       }
       // The screen answers a snapshot request it was sent: only for a viewer being restored.
@@ -131,7 +131,7 @@ export const shellSessionModel: MachineModel = {
           const isGreeting = data === input.launch.welcome || data.includes('[Reconnected to existing session]');
           if (isGreeting) greeted.set(viewerId, (greeted.get(viewerId) ?? 0) + 1);
           if (data.includes('Process exited with code')) exitLines.set(viewerId, (exitLines.get(viewerId) ?? 0) + 1);
-          if (event.type === 'pty.inputDropped') {
+          if (event.type === 'pty.input-dropped') {
             invariant(viewerId === event.viewerId && viewerId in beforeContext.viewers, `the input notice reached ${viewerId}, not only its typist`);
           }
           if (frame.frame.type === 'output' && event.type === 'pty.output') {

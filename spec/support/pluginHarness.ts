@@ -2,9 +2,10 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 
 import { WebSocket, WebSocketServer } from 'ws';
-import { createMachine, SimulatedClock, type AnyActorRef } from 'xstate';
+import { SimulatedClock, type AnyActorRef } from 'xstate';
 
 import { createActorHost, type ActorHost } from '../../gateway/actorHost.js';
+import { wireMachines } from '../../gateway/wiring.js';
 import { resolveLimits, type GatewayLimits } from '../../gateway/config.js';
 import { silentLogger } from '../../gateway/logger.js';
 import { createPluginRoute, type PluginRoute } from '../../gateway/plugin/pluginRoute.js';
@@ -49,7 +50,7 @@ export async function startPluginHarness(options: PluginHarnessOptions = {}): Pr
     ...(options.getPluginPort ? { getPluginPort: options.getPluginPort } : {}),
     ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
   });
-  host.start({ pluginTunnel: route.logic, chatSession: createMachine({}), shellSession: createMachine({}) });
+  host.start(wireMachines({ plugin: route.effects }));
 
   const server = createServer();
   const wss = new WebSocketServer({ noServer: true });

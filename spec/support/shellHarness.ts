@@ -13,9 +13,10 @@ import path from 'node:path';
 import { suite } from 'uvu';
 
 import { WebSocketServer } from 'ws';
-import { createMachine, SimulatedClock } from 'xstate';
+import { SimulatedClock } from 'xstate';
 
 import { createActorHost, type ActorHost } from '../../gateway/actorHost.js';
+import { wireMachines } from '../../gateway/wiring.js';
 import { resolveLimits, type GatewayLimits } from '../../gateway/config.js';
 import { silentLogger } from '../../gateway/logger.js';
 import { createShellRoute, type ShellRoute, type ShellRouteOptions } from '../../gateway/shell/shellRoute.js';
@@ -51,7 +52,7 @@ export async function startShellHarness(options: ShellHarnessOptions = {}): Prom
     environment: options.environment,
     spawnPty: options.spawnPty,
   });
-  host.start({ shellSession: route.logic, chatSession: createMachine({}), pluginTunnel: createMachine({}) });
+  host.start(wireMachines({ shell: route.effects }));
 
   const server = http.createServer((_req, res) => res.writeHead(404).end());
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxPayloadBytes });

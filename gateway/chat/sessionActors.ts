@@ -1,0 +1,132 @@
+import type { ActorRefFrom } from 'xstate';
+
+import {
+  chatSessionMachine,
+  type ChatSessionEmitted,
+  type ChatSessionEvent,
+  type ChatSessionLimits,
+} from '../../machines/chatSession.machine.js';
+import type { ChatEventLog } from '../../persistence/types.js';
+import type { ActorHost } from '../actorHost.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * The live chat session actors of a gateway, by session id. A session has an actor while it is
+ * watched, running, or was named recently; an empty one (nothing ever sequenced) closes after
+ * each frame that names it and hands its subscribers back as output: they are kept here
+ * (`watchers`) and given to the next actor of that id, so a run started there reaches them.
+ */
+
+export type ChatSessionActor = ActorRefFrom<typeof chatSessionMachine>;
+
+export interface SessionActors {
+  get(sessionId: string): ChatSessionActor | undefined;
+  /** The live actor, else a new one; null while closing or at `maxLiveSessions`. */
+  acquire(sessionId: string): ChatSessionActor | null;
+  /** Why `acquire` returned null, as the answer a client gets. */
+  refusal(): string;
+  /**
+   * Sends an event a subscriber's departure makes to the session: to its actor when live, else
+   * the subscriber simply stops watching.
+   */
+  depart(sessionId: string, event: Extract<ChatSessionEvent, { type: 'client.unsubscribe' | 'client.dropped' }>): void;
+  entries(): IterableIterator<[string, ChatSessionActor]>;
+  /**
+   * Closes a deleted session's actor (if live) and forgets its watchers. False while a run is
+   * running there: the session machine does not close then.
+   */
+  forget(sessionId: string): boolean;
+  /** Tells every live session the gateway is closing; resolves once every one has closed. */
+  shutdown(): Promise<void>;
+}
+
+export interface SessionActorsOptions {
+  host: ActorHost;
+  log: ChatEventLog;
+  logger: Logger;
+  maxLiveSessions: number;
+  limits: ChatSessionLimits;
+  /** Every event a session emits, with its session id. */
+  onEmitted(sessionId: string, event: ChatSessionEmitted): void;
+  /** Whether a subscriber's socket is still open (a watcher whose socket closed is not kept). */
+  isConnected(subscriberId: string): boolean;
+}
+
+export function createSessionActors(options: SessionActorsOptions): SessionActors {
+  const { host, log, logger, limits } = options;
+  const live = new Map<string, ChatSessionActor>();
+  /** Bounded by sockets × maxSubscriptionsPerSocket. */
+  const watchers = new Map<string, Set<string>>();
+  const closedWaiters = new Set<() => void>();
+  let closing = false;
+
+  const forget = (sessionId: string, actor: ChatSessionActor) => {
+    if (live.get(sessionId) === actor) live.delete(sessionId);
+    if (live.size === 0) for (const resolve of closedWaiters) resolve();
+  };
+
+  const spawn = (sessionId: string): ChatSessionActor => {
+    const handedBack = watchers.get(sessionId);
+    watchers.delete(sessionId);
+    const actor = host.spawn('chatSession', `chat:${sessionId}`, {
+      sessionId,
+      latestSeq: log.latestSeq(sessionId),
+      limits,
+      watchers: handedBack ? [...handedBack] : [],
+    }) as ChatSessionActor;
+    live.set(sessionId, actor);
+    actor.on('*', (event) => options.onEmitted(sessionId, event as ChatSessionEmitted));
+    actor.subscribe({
+      complete: () => {
+        const output = actor.getSnapshot().output;
+        // Only sockets still open keep watching (one may have closed inside this transition).
+        const still = (output?.watchers ?? []).filter((id) => options.isConnected(id));
+        if (still.length > 0 && !closing) watchers.set(sessionId, new Set(still));
+        // The durable log keeps the events; only the in-memory replay tail is let go.
+        log.release?.(sessionId);
+        forget(sessionId, actor);
+      },
+      error: (error: unknown) => {
+        logger.error('Chat session actor failed', { sessionId, error: String(error) });
+        forget(sessionId, actor);
+      },
+    });
+    return actor;
+  };
+
+  return {
+    get: (sessionId) => live.get(sessionId),
+    acquire(sessionId) {
+      const existing = live.get(sessionId);
+      if (existing) return existing;
+      if (closing || live.size >= options.maxLiveSessions) return null;
+      return spawn(sessionId);
+    },
+    refusal: () => (closing ? 'The gateway is shutting down.' : 'Too many live sessions on this gateway.'),
+    depart(sessionId, event) {
+      const actor = live.get(sessionId);
+      if (actor) return actor.send(event);
+      const watching = watchers.get(sessionId);
+      if (watching?.delete(event.subscriberId) && watching.size === 0) watchers.delete(sessionId);
+    },
+    entries: () => live.entries(),
+    forget(sessionId) {
+      const actor = live.get(sessionId);
+      if (actor) {
+        actor.send({ type: 'session.deleted' });
+        if (actor.getSnapshot().status === 'active') return false;
+      }
+      // Its subscribers are not handed on (the closing actor just handed them back): the session is gone.
+      watchers.delete(sessionId);
+      return true;
+    },
+    shutdown() {
+      closing = true;
+      watchers.clear();
+      if (live.size === 0) return Promise.resolve();
+      const closed = new Promise<void>((resolve) => closedWaiters.add(resolve));
+      for (const actor of [...live.values()]) actor.send({ type: 'gateway.shutdown' });
+      return closed;
+    },
+  };
+}
