@@ -1,5 +1,5 @@
-// Builds the package into dist/: esbuild bundles the library (dist/index.js and its claudecodeui
-// entry, dist/claudecodeui.js), the CLI (dist/cli.js) and the screen mirror worker
+// Builds the package into dist/: esbuild bundles the library (dist/index.js, its claudecodeui
+// entry dist/claudecodeui.js and its ACP runtime entry dist/acp.js), the CLI (dist/cli.js) and the screen mirror worker
 // (dist/screenMirrorWorker.js) as ESM for Node 20, with every dependency left external (native
 // addons and xstate stay in node_modules); tsc then emits the .d.ts files of the public API.
 import { execFileSync } from 'node:child_process';
@@ -21,9 +21,14 @@ const common = {
   logLevel: 'warning',
 };
 
-// The library and its claudecodeui entry share one copy of every module (code splitting), so a
-// gateway created through either is seen by the one chatRunRegistry/connectedClients.
-await build({ ...common, splitting: true, entryPoints: { index: 'gateway/index.ts', claudecodeui: 'gateway/hosts/claudecodeui.ts' }, outdir: 'dist' });
+// The library and its claudecodeui and acp entries share one copy of every module (code splitting),
+// so a gateway created through either is seen by the one chatRunRegistry/connectedClients.
+await build({
+  ...common,
+  splitting: true,
+  entryPoints: { index: 'gateway/index.ts', claudecodeui: 'gateway/hosts/claudecodeui.ts', acp: 'gateway/app/agents/index.ts' },
+  outdir: 'dist',
+});
 // gateway/app/cli.ts starts with its own hashbang, which esbuild keeps.
 await build({ ...common, entryPoints: { cli: 'gateway/app/cli.ts' }, outdir: 'dist' });
 chmodSync('dist/cli.js', 0o755);
@@ -34,4 +39,4 @@ cpSync('gateway/app/playground', 'dist/playground', { recursive: true });
 
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/claudecodeui.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');
+console.log('built dist/index.js, dist/claudecodeui.js, dist/acp.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');

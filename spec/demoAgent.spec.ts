@@ -104,8 +104,11 @@ test('a full turn with an allowed tool, in protocol order, with a complete envel
   const kinds = rec.kinds();
   const deltas = rec.ofKind('stream_delta');
   assert.ok(deltas.length >= 40 && deltas.length <= 80, `delta count ${deltas.length}`);
-  const expected = ['session_created', 'status', 'thinking', ...deltas.map(() => 'stream_delta'), 'stream_end', 'tool_use', 'permission_request', 'tool_result', 'text', 'complete'];
+  const expected = ['session_created', 'text', 'status', 'thinking', ...deltas.map(() => 'stream_delta'), 'stream_end', 'tool_use', 'permission_request', 'tool_result', 'text', 'complete'];
   assert.equal(kinds, expected);
+  // The prompt is the run's first frame (session_created is captured by the gateway, never sent).
+  assert.is(rec.messages[1].role, 'user');
+  assert.is(rec.messages[1].content, 'explain the gateway please');
 
   const created = rec.messages[0];
   assert.match(String(created.newSessionId), /^demo-[0-9a-f-]{36}$/);
@@ -132,6 +135,27 @@ test('a full turn with an allowed tool, in protocol order, with a complete envel
   assert.is(complete[0].success, true);
   assert.is(complete[0].aborted, false);
   assert.equal(runtime.getPendingApprovalsForSession(APP_ID), []);
+});
+
+test('the answer reads as sentences in order: the prompt echoed first, what comes next last', () => {
+  const text = demoAnswerWords('please list my files').join(' ');
+  assert.ok(text.startsWith('You asked: "please list my files".'), text);
+  assert.ok(text.endsWith('Next I will look at your project, and I will ask before I run a tool.'), text);
+  // Every sentence is whole and ends with a full stop.
+  for (const sentence of text.split(/(?<=\.)\s+/)) assert.match(sentence, /^[A-Z].*\.$/, sentence);
+  const quiet = demoAnswerWords('just talk /no-tool').join(' ');
+  assert.ok(quiet.endsWith('This time I will not use any tool.'), quiet);
+  assert.not.match(quiet, /ask before I run a tool/);
+});
+
+test('/no-tool: neither the thinking nor the answer announces a tool', async () => {
+  const runtime = createDemoRuntime({ deltaIntervalMs: 0 });
+  const rec = recordingWriter();
+  await runtime.run('demo', 'just talk /no-tool', runOptions(), rec.writer);
+  assert.match(String(rec.ofKind('thinking')[0].content), /without using any tool/);
+  assert.not.match(String(rec.ofKind('thinking')[0].content), /with a tool/);
+  const answer = rec.ofKind('stream_delta').map((m) => m.content).join('');
+  assert.match(answer, /This time I will not use any tool\. $/);
 });
 
 test('the answer is derived deterministically from the prompt', () => {

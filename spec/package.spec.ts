@@ -41,8 +41,9 @@ test('the built package is importable, typed, and works', () => {
     writeFileSync(
       join(project, 'consumer.ts'),
       `import type { Server } from 'node:http';
-import { createWebSocketServer, type GatewayHandle, type ProviderRuntime } from 'agent-gateway';
+import { createWebSocketServer, openSessionStore, type GatewayHandle, type ProviderRuntime, type SessionStoreFile } from 'agent-gateway';
 import { createClaudeCodeUiWebSocketServer, type ClaudeCodeUiHost } from 'agent-gateway/claudecodeui';
+import { createAcpRuntime, createCompositeRuntime, type AcpRuntime, type AgentSpec } from 'agent-gateway/acp';
 declare const server: Server;
 const runtime: ProviderRuntime<'claude' | 'codex'> = {
   hasRuntime: (p) => p === 'claude',
@@ -56,15 +57,30 @@ const handle: GatewayHandle = createWebSocketServer(server, {
   chat: { runtime },
 });
 void handle.close();
+// The default store, for a host without a session table of its own.
+const store: SessionStoreFile = openSessionStore('/var/tmp/gw.sqlite');
+const created: { sessionId: string } = store.createSession({ provider: 'claude', projectPath: '/srv' });
+void created;
+store.close();
 // The claudecodeui entry resolves through its own "exports" path.
 declare const host: ClaudeCodeUiHost<'claude' | 'codex'>;
 const wss = createClaudeCodeUiWebSocketServer(server, { verifyClient: { authenticateWebSocket: () => null }, chat: { runtime } }, host, '/var/tmp');
 void wss.gateway.close();
+// The ACP runtime entry: a ProviderRuntime a host can pass as chat.runtime, alone or composed.
+const agents: AgentSpec[] = [{ name: 'gemini', command: 'gemini', args: ['--experimental-acp'], env: {} }];
+const acp: AcpRuntime = createAcpRuntime({ agents, limits: { idleStopMs: 60_000 } });
+const both = createCompositeRuntime([acp]);
+createWebSocketServer(server, { verifyClient: { authenticateWebSocket: () => null }, chat: { runtime: both } });
+void acp.close();
 `,
     );
     // Types resolve through the package's "exports" and check under strict.
     const tsc = require.resolve('typescript/bin/tsc');
-    execFileSync(process.execPath, [tsc, '-p', project], { cwd: project, stdio: 'pipe' });
+    try {
+      execFileSync(process.execPath, [tsc, "-p", project], { cwd: project, stdio: "pipe" });
+    } catch (error) {
+      throw new Error(`the consumer does not type-check:\n${String((error as { stdout?: Buffer }).stdout ?? error)}`);
+    }
 
     writeFileSync(
       join(project, 'run.mjs'),
@@ -121,6 +137,21 @@ server.listen(0, '127.0.0.1', async () => {
     );
     const output = execFileSync(process.execPath, ['run.mjs'], { cwd: project, encoding: 'utf8', timeout: 30_000 });
     assert.is(output.trim(), 'function false\nchat_subscribed\nrestored');
+
+    // The built ACP entry drives a real ACP agent (the specs' own) through one run.
+    writeFileSync(
+      join(project, 'acp.mjs'),
+      `import { createAcpRuntime } from 'agent-gateway/acp';
+const frames = [];
+const writer = { send: (m) => frames.push(m), setSessionId: () => {}, getSessionId: () => null, userId: null, isWebSocketWriter: true };
+const runtime = createAcpRuntime({ agents: [{ name: 'acp', command: process.execPath, args: [${JSON.stringify(join(root, 'spec', 'support', 'acpAgent', 'agent.mjs'))}], env: {} }] });
+await runtime.run('acp', 'stream', { sessionId: 's1', projectPath: process.cwd() }, writer);
+await runtime.close();
+console.log(frames.map((f) => f.kind).filter((k, i, all) => all.indexOf(k) === i).join(','));
+`,
+    );
+    const acpOutput = execFileSync(process.execPath, ['acp.mjs'], { cwd: project, encoding: 'utf8', timeout: 30_000 });
+    assert.is(acpOutput.trim(), 'text,thinking,stream_delta,status,stream_end,complete');
   } finally {
     rmSync(project, { recursive: true, force: true });
   }

@@ -4,7 +4,9 @@
  *
  * One turn, for any prompt:
  *   session_created (only when the writer has no provider id yet: a resumed session keeps its id)
- *   → status → thinking → 40–80 stream_delta words (chosen from the prompt, deterministically)
+ *   → text { role: 'user', content: prompt } (the run's first frame, so history holds both sides)
+ *   → status → thinking → 40–80 stream_delta words: readable sentences about the gateway, in order,
+ *   chosen from the prompt deterministically
  *   → stream_end → tool_use (Bash or Read) → permission_request, then it waits for
  *   resolveToolApproval: allow → tool_result; deny → tool_result { isError: true, content: message };
  *   no answer within permissionTimeoutMs → permission_cancelled { reason: 'timeout' } + an error
@@ -88,13 +90,21 @@ interface SpecialPrompts {
   stubborn: boolean;
 }
 
-const VOCABULARY = [
-  'the', 'gateway', 'streams', 'each', 'event', 'with', 'a', 'sequence', 'number', 'so', 'clients',
-  'can', 'resume', 'after', 'reconnecting', 'and', 'nothing', 'is', 'lost', 'while', 'this', 'demo',
-  'agent', 'pretends', 'to', 'read', 'your', 'project', 'files', 'then', 'asks', 'before', 'running',
-  'any', 'tool', 'because', 'permissions', 'matter', 'in', 'real', 'sessions', 'too', 'every', 'run',
-  'ends', 'exactly', 'once', 'log', 'keeps', 'history', 'bounded', 'replay', 'fills', 'gaps',
+/**
+ * What the demo says after echoing the prompt, a few sentences in an order picked by the prompt.
+ * Whole sentences: shuffled words read like frames delivered out of order.
+ */
+const SENTENCES = [
+  'I am the demo agent, so no model is involved and nothing leaves this machine.',
+  'I stream this answer one word at a time, so you can watch it arrive.',
+  'Drop the connection and come back: the gateway replays exactly what you missed, in order.',
+  'Every frame carries a sequence number, and every run ends with exactly one complete.',
+  'Open this session in a second tab and both follow the same run live.',
+  'The log lives in SQLite, so a restart loses nothing that was written.',
+  'Abort the run at any time and it ends cleanly, still with one complete.',
 ];
+const TOOL_SENTENCE = 'Next I will look at your project, and I will ask before I run a tool.';
+const NO_TOOL_SENTENCE = 'This time I will not use any tool.';
 
 const defaultTimers: DemoTimers = {
   setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
@@ -132,19 +142,29 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-/** The words of the streamed answer: the prompt's own words mixed into the vocabulary. */
+const wordsOf = (sentence: string) => sentence.split(' ');
+
+/**
+ * The words of the streamed answer, in reading order: the prompt echoed (its first words), then
+ * sentences about the gateway in a prompt-seeded order, then what happens next (a tool or none).
+ * Between MIN_WORDS and MAX_WORDS words.
+ */
 export function demoAnswerWords(prompt: string): string[] {
   const random = seededRandom(hashPrompt(prompt));
-  const promptWords = prompt
-    .split(/\s+/)
-    .map((word) => word.replace(/[^\p{L}\p{N}_-]/gu, ''))
-    .filter((word) => word.length > 0 && !word.startsWith('/'))
-    .slice(0, 20);
-  const pool = [...VOCABULARY, ...promptWords, ...promptWords];
-  const count = MIN_WORDS + Math.floor(random() * (MAX_WORDS - MIN_WORDS + 1));
-  const words: string[] = [];
-  for (let i = 0; i < count; i++) words.push(pool[Math.floor(random() * pool.length)]);
-  return words;
+  const promptWords = prompt.split(/\s+/).filter((word) => word.length > 0 && !word.startsWith('/'));
+  const echo = promptWords.length === 0 ? 'You sent an empty prompt.' : `You asked: "${promptWords.slice(0, 12).join(' ')}${promptWords.length > 12 ? '…' : ''}".`;
+  const closing = prompt.includes('/no-tool') ? NO_TOOL_SENTENCE : TOOL_SENTENCE;
+  const target = MIN_WORDS + Math.floor(random() * (MAX_WORDS - MIN_WORDS + 1));
+  const order = SENTENCES.map((sentence) => ({ sentence, key: random() })).sort((a, b) => a.key - b.key);
+  const words = wordsOf(echo);
+  const budget = target - wordsOf(closing).length;
+  for (const { sentence } of order) {
+    if (words.length >= budget) break;
+    if (words.length + wordsOf(sentence).length > MAX_WORDS - wordsOf(closing).length) continue;
+    words.push(...wordsOf(sentence));
+  }
+  words.push(...wordsOf(closing));
+  return words.slice(0, MAX_WORDS);
 }
 
 function summarize(prompt: string): string {
@@ -238,8 +258,10 @@ export function createDemoRuntime(options: DemoRuntimeOptions = {}): DemoRuntime
       writer.send({ ...fields, kind, id: randomUUID(), timestamp: new Date().toISOString(), provider: DEMO_PROVIDER, sessionId });
     };
 
+    send('text', { role: 'user', content: command });
     send('status', { text: 'Thinking', canInterrupt: true });
-    send('thinking', { content: `The user asked: "${summarize(command)}". I will answer, then look at the project with a tool.` });
+    const plan = special.noTool ? 'I will answer without using any tool.' : 'I will answer, then look at the project with a tool.';
+    send('thinking', { content: `The user asked: "${summarize(command)}". ${plan}` });
 
     for (const word of demoAnswerWords(command)) {
       if (!(await pause(run, deltaIntervalMs))) return;
