@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { runCli, type CliProcess, type ShutdownSignal, type StandaloneHandle } from '../gateway/app/cli/main.js';
-import { parseCliOptions, type CliOptions } from '../gateway/app/cli/options.js';
+import { commandName, parseCliOptions, type CliOptions } from '../gateway/app/cli/options.js';
 import { loadOrCreateToken } from '../gateway/app/cli/token.js';
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}): CliOptions {
@@ -40,6 +40,7 @@ options('defaults with an empty command line and environment', () => {
     inspect: undefined,
     allowedOrigins: [],
     shellUser: undefined,
+    workspaceRoots: [],
   });
 });
 
@@ -48,11 +49,13 @@ options('every flag, in both --x=v and --x v forms', () => {
     '--port', '4000', '--host', '::1', '--data-dir', '/tmp/d', '--plugin', 'web=5000', '--plugin', 'ide-2=5001',
     '--demo-pace-ms', '0', '--permission-timeout-ms', '1500', '--log-level', 'debug', '--inspect',
     '--allowed-origin', 'http://localhost:5173', '--allowed-origin', 'https://app.example.com', '--shell-user', 'nobody',
+    '--workspace-root', '/srv/a', '--workspace-root', 'rel/b',
   ]);
   const equals = parse([
     '--port=4000', '--host=::1', '--data-dir=/tmp/d', '--plugin=web=5000', '--plugin=ide-2=5001',
     '--demo-pace-ms=0', '--permission-timeout-ms=1500', '--log-level=debug', '--inspect',
     '--allowed-origin=http://localhost:5173', '--allowed-origin=https://app.example.com', '--shell-user=nobody',
+    '--workspace-root=/srv/a', '--workspace-root=rel/b',
   ]);
   const expected: CliOptions = {
     port: 4000,
@@ -66,6 +69,7 @@ options('every flag, in both --x=v and --x v forms', () => {
     inspect: true,
     allowedOrigins: ['http://localhost:5173', 'https://app.example.com'],
     shellUser: 'nobody',
+    workspaceRoots: ['/srv/a', 'rel/b'],
   };
   assert.equal(spaced, expected);
   assert.equal(equals, expected);
@@ -83,6 +87,7 @@ options('environment variables, and flags winning over them', () => {
     GATEWAY_PERMISSION_TIMEOUT_MS: '2000',
     GATEWAY_ALLOWED_ORIGINS: 'http://a.test,http://b.test:8080',
     GATEWAY_SHELL_USER: ' 65534 ',
+    GATEWAY_WORKSPACE_ROOTS: ['/srv/one', '', '/srv/two', '/srv/one'].join(path.delimiter),
   };
   const fromEnv = parse([], env);
   assert.is(fromEnv.port, 5555);
@@ -95,6 +100,7 @@ options('environment variables, and flags winning over them', () => {
   assert.is(fromEnv.permissionTimeoutMs, 2000);
   assert.equal(fromEnv.allowedOrigins, ['http://a.test', 'http://b.test:8080']);
   assert.is(fromEnv.shellUser, '65534');
+  assert.equal(fromEnv.workspaceRoots, ['/srv/one', '/srv/two'], 'path.delimiter-separated, empty entries and repeats dropped');
 
   const flagged = parse(['--port', '6000', '--data-dir', './x', '--plugin', 'beta=8002', '--allowed-origin', 'http://c.test', '--log-level', 'error'], env);
   assert.is(flagged.port, 6000);
@@ -103,6 +109,7 @@ options('environment variables, and flags winning over them', () => {
   assert.equal(flagged.allowedOrigins, ['http://c.test']);
   assert.is(flagged.logLevel, 'error');
   assert.is(parse(['--shell-user', 'agent'], env).shellUser, 'agent');
+  assert.equal(parse(['--workspace-root', '/'], env).workspaceRoots, ['/'], 'flags replace the env list; "/" is any directory');
 
   // Empty variables count as unset.
   assert.is(parse([], { PORT: '', GATEWAY_TOKEN: ' ' }).port, 3001);
@@ -149,6 +156,8 @@ options('unknown flags and bad values throw a message naming the option', () => 
     [['--shell-user='], {}, /--shell-user must not be empty/],
     [['--shell-user'], {}, /--shell-user needs a value/],
     [['--shell-user', 'a', '--shell-user', 'b'], {}, /--shell-user is given more than once/],
+    [['--workspace-root'], {}, /--workspace-root needs a value/],
+    [['--workspace-root='], {}, /--workspace-root must not be empty/],
   ];
   for (const [argv, env, message] of cases) assert.match(parseError(argv, env), message, JSON.stringify(argv));
 });
@@ -161,15 +170,39 @@ options('--help lists every option with its environment variable and default', (
   const result = parseCliOptions(['--help'], {});
   if (!('help' in result)) throw new Error('no help');
   const help = result.help;
-  for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--permission-timeout-ms', '--log-level', '--inspect', '--allowed-origin', '--shell-user', '--help']) {
+  for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--permission-timeout-ms', '--log-level', '--inspect', '--allowed-origin', '--shell-user', '--workspace-root', '--help']) {
     assert.ok(help.includes(flag), flag);
   }
-  for (const env of ['PORT', 'GATEWAY_HOST', 'GATEWAY_DATA_DIR', 'GATEWAY_PLUGINS', 'GATEWAY_TOKEN', 'GATEWAY_DEMO_PACE_MS', 'GATEWAY_PERMISSION_TIMEOUT_MS', 'GATEWAY_LOG_LEVEL', 'GATEWAY_ALLOWED_ORIGINS', 'GATEWAY_SHELL_USER']) {
+  for (const env of ['PORT', 'GATEWAY_HOST', 'GATEWAY_DATA_DIR', 'GATEWAY_PLUGINS', 'GATEWAY_TOKEN', 'GATEWAY_DEMO_PACE_MS', 'GATEWAY_PERMISSION_TIMEOUT_MS', 'GATEWAY_LOG_LEVEL', 'GATEWAY_ALLOWED_ORIGINS', 'GATEWAY_SHELL_USER', 'GATEWAY_WORKSPACE_ROOTS']) {
     assert.ok(help.includes(env), env);
   }
-  for (const fact of ['default: 3001', 'default: 127.0.0.1', 'default: ./data', 'default: 50', 'default: 60000', 'default: info']) {
+  for (const fact of ['default: 3001', 'default: 127.0.0.1', 'default: ./data', 'default: 50', 'default: 60000', 'default: info', 'default: the directory the gateway starts in']) {
     assert.ok(help.includes(fact), fact);
   }
+});
+
+options('--help lists every REST route and the record subcommand; under npm it says "npm start --"', () => {
+  const help = (parseCliOptions(['--help'], {}) as { help: string }).help;
+  for (const route of [
+    'GET    /healthz',
+    'POST   /api/providers/sessions',
+    'GET    /api/providers/sessions?limit=&before=',
+    'GET    /api/providers/sessions/running',
+    'GET    /api/providers/sessions/:id ',
+    'DELETE /api/providers/sessions/:id ',
+    'GET    /api/providers/sessions/:id/messages?afterSeq=&limit=',
+    'GET    /api/actors',
+    'GET    /api/config',
+  ]) {
+    assert.ok(help.includes(route), route);
+  }
+  assert.match(help, /^Usage: agent-gateway \[options\]$/m);
+  assert.match(help, /^ {7}agent-gateway record --out FILE/m);
+  const underNpm = (parseCliOptions(['--help'], { npm_lifecycle_event: 'start' }) as { help: string }).help;
+  assert.match(underNpm, /^Usage: npm start -- \[options\]$/m);
+  assert.match(underNpm, /npm start -- record --out FILE/);
+  assert.equal(commandName({ npm_lifecycle_event: 'dev' }), 'npm run dev --');
+  assert.equal(commandName({}), 'agent-gateway');
 });
 
 options.run();
@@ -278,10 +311,20 @@ command('a bad command line prints the reason and exits 2', async () => {
 command('a start failure exits 1', async () => {
   const fake = fakeProcess([]);
   await runCli(async () => {
-    throw new Error('listen EADDRINUSE 127.0.0.1:3001');
+    throw new Error('database is locked');
   }, fake.proc);
   assert.equal(fake.exits, [1]);
-  assert.match(fake.err(), /EADDRINUSE/);
+  assert.is(fake.err(), 'agent-gateway: could not start: database is locked\n', 'no hint for a failure no option fixes');
+});
+
+command('a bad command line under npm start says "npm start -- --help"', async () => {
+  const fake = fakeProcess(['--port', 'abc'], { npm_lifecycle_event: 'start' });
+  await runCli(neverStart, fake.proc);
+  assert.equal(fake.exits, [2]);
+  assert.match(fake.err(), /Run "npm start -- --help" to list the options/);
+  const plain = fakeProcess(['--port', 'abc']);
+  await runCli(neverStart, plain.proc);
+  assert.match(plain.err(), /Run "agent-gateway --help" to list the options/);
 });
 
 command('the parsed options reach start; SIGTERM closes and exits 0', async () => {

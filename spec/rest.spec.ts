@@ -5,6 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { createRestHandler, type RestDeps, type RunningRunSummary } from '../gateway/app/cli/rest.js';
+import { HISTORY_PAGE_MAX, type SessionRoutesDeps, type StoredSessionSummary } from '../gateway/app/cli/restSessions.js';
+import { SessionCursorError } from '../persistence/sessionStore.js';
 import type { SessionRecord } from '../persistence/types.js';
 
 const TOKEN = 'secret-token-for-tests';
@@ -249,6 +251,192 @@ test('without getSession the per-session route is not served', async () => {
     const res = await fetch(`${h.base}/api/providers/sessions/x`, { headers: auth });
     assert.is(res.status, 404);
     assert.is(await res.text(), 'caller 404');
+  } finally {
+    await h.close();
+  }
+});
+
+/** Session routes over plain data: what the handler asks for and answers, nothing stored. */
+function fakeSessionRoutes() {
+  const stored: StoredSessionSummary[] = [
+    { sessionId: 'new', provider: 'demo', projectPath: '/w/a', createdAt: Date.UTC(2025, 0, 2), updatedAt: Date.UTC(2025, 0, 3) },
+    { sessionId: 'old', provider: 'demo', projectPath: null, createdAt: Date.UTC(2025, 0, 1), updatedAt: Date.UTC(2025, 0, 1) },
+  ];
+  const events = new Map<string, Array<{ seq: number; json: string }>>([
+    ['new', [1, 2, 3, 4, 5].map((seq) => ({ seq, json: JSON.stringify({ kind: 'text', sessionId: 'new', seq, content: `m${seq}` }) }))],
+    ['old', []],
+  ]);
+  const calls: string[] = [];
+  const pendingWrites: Array<() => void> = [];
+  const state = { running: new Set<string>(['busy']), holdWrites: false };
+  const routes: SessionRoutesDeps = {
+    listSessions({ limit, before }) {
+      calls.push(`list ${limit} ${before}`);
+      if (before === 'garbage') throw new SessionCursorError();
+      return { sessions: stored.slice(0, limit), nextBefore: limit < stored.length ? 'cursor-1' : null };
+    },
+    deleteSession(sessionId) {
+      calls.push(`delete ${sessionId}`);
+      return stored.some((session) => session.sessionId === sessionId);
+    },
+    hasSession: (sessionId) => sessionId === 'busy' || stored.some((session) => session.sessionId === sessionId),
+    isRunning: (sessionId) => state.running.has(sessionId),
+    forgetSession: (sessionId) => {
+      calls.push(`forget ${sessionId}`);
+      return true;
+    },
+    history: {
+      read(sessionId, afterSeq, limit) {
+        calls.push(`read ${sessionId} ${afterSeq} ${limit}`);
+        return (events.get(sessionId) ?? []).filter((event) => event.seq > afterSeq).slice(0, limit);
+      },
+      latestSeq: (sessionId) => (events.get(sessionId) ?? []).length,
+      oldestSeq: (sessionId) => ((events.get(sessionId) ?? []).length > 0 ? 1 : 0),
+      whenWritten(callback) {
+        if (state.holdWrites) pendingWrites.push(callback);
+        else callback();
+      },
+    },
+  };
+  return { routes, calls, state, pendingWrites };
+}
+
+const getJson = async (h: Harness, path: string, method = 'GET') => {
+  const res = await fetch(`${h.base}${path}`, { method, headers: auth });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, body: text === '' ? null : (JSON.parse(text) as Record<string, unknown>) };
+};
+
+test('GET /api/providers/sessions: a page with ISO times, running and latestSeq; limit and before checked', async () => {
+  const fake = fakeSessionRoutes();
+  const h = await startServer({ sessionRoutes: fake.routes });
+  try {
+    const all = await getJson(h, '/api/providers/sessions');
+    assert.is(all.status, 200);
+    assert.equal(all.body, {
+      sessions: [
+        { sessionId: 'new', provider: 'demo', projectPath: '/w/a', createdAt: '2025-01-02T00:00:00.000Z', updatedAt: '2025-01-03T00:00:00.000Z', running: false, latestSeq: 5 },
+        { sessionId: 'old', provider: 'demo', projectPath: null, createdAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z', running: false, latestSeq: 0 },
+      ],
+      nextBefore: null,
+    });
+    const first = await getJson(h, '/api/providers/sessions?limit=1');
+    assert.equal((first.body as { nextBefore: string }).nextBefore, 'cursor-1');
+    await getJson(h, '/api/providers/sessions?limit=100000&before=cursor-1');
+    assert.equal(fake.calls, ['list 50 null', 'list 1 null', 'list 200 cursor-1'], 'default 50, clamped to 200, the cursor passed on');
+
+    for (const query of ['limit=0', 'limit=-1', 'limit=abc', 'limit=1.5', 'limit=1&limit=2', 'before=garbage', `before=${'c'.repeat(600)}`, 'before=a&before=b']) {
+      const refused = await getJson(h, `/api/providers/sessions?${query}`);
+      assert.is(refused.status, 400, query);
+      assert.type((refused.body as { error: string }).error, 'string');
+    }
+    const put = await getJson(h, '/api/providers/sessions', 'PUT');
+    assert.is(put.status, 405);
+    assert.is(put.headers.get('allow'), 'GET, HEAD, POST');
+  } finally {
+    await h.close();
+  }
+});
+
+test('DELETE /api/providers/sessions/:id: 204 and forgotten; 404 unknown; 409 while running, nothing deleted', async () => {
+  const fake = fakeSessionRoutes();
+  const h = await startServer({ sessionRoutes: fake.routes });
+  try {
+    const busy = await getJson(h, '/api/providers/sessions/busy', 'DELETE');
+    assert.is(busy.status, 409);
+    assert.equal(busy.body, { error: 'The session has a run in progress; abort it first (chat.abort)', code: 'RUN_IN_PROGRESS' });
+    const unknown = await getJson(h, '/api/providers/sessions/nope', 'DELETE');
+    assert.is(unknown.status, 404);
+    assert.equal(fake.calls, [], 'neither deleted nor forgotten');
+
+    const done = await getJson(h, '/api/providers/sessions/old', 'DELETE');
+    assert.is(done.status, 204);
+    assert.is(done.text, '');
+    assert.equal(fake.calls, ['forget old', 'delete old'], 'the actor and log first, then the record');
+    const running = await getJson(h, '/api/providers/sessions/running', 'DELETE');
+    assert.is(running.status, 405, '"running" is not a session id');
+  } finally {
+    await h.close();
+  }
+});
+
+test('GET /api/providers/sessions/:id/messages: frames in seq order, hasMore, bounds; 404 and 400', async () => {
+  const fake = fakeSessionRoutes();
+  const h = await startServer({ sessionRoutes: fake.routes });
+  try {
+    const page = await getJson(h, '/api/providers/sessions/new/messages?afterSeq=1&limit=2');
+    assert.is(page.status, 200);
+    assert.equal(page.body, {
+      messages: [
+        { kind: 'text', sessionId: 'new', seq: 2, content: 'm2' },
+        { kind: 'text', sessionId: 'new', seq: 3, content: 'm3' },
+      ],
+      hasMore: true,
+      oldestSeq: 1,
+      latestSeq: 5,
+    });
+    const rest = await getJson(h, '/api/providers/sessions/new/messages?afterSeq=3');
+    assert.equal((rest.body as { messages: Array<{ seq: number }> }).messages.map((m) => m.seq), [4, 5]);
+    assert.is((rest.body as { hasMore: boolean }).hasMore, false);
+    const empty = await getJson(h, '/api/providers/sessions/old/messages');
+    assert.equal(empty.body, { messages: [], hasMore: false, oldestSeq: 0, latestSeq: 0 });
+    fake.calls.length = 0;
+    await getJson(h, `/api/providers/sessions/new/messages?limit=${HISTORY_PAGE_MAX * 10}`);
+    assert.equal(fake.calls, [`read new 0 ${HISTORY_PAGE_MAX + 1}`], 'the limit is clamped (one more is read to know hasMore)');
+
+    assert.is((await getJson(h, '/api/providers/sessions/nope/messages')).status, 404);
+    for (const query of ['afterSeq=-1', 'afterSeq=x', 'afterSeq=1e3', 'limit=0', 'limit=2.5', 'afterSeq=1&afterSeq=2']) {
+      assert.is((await getJson(h, `/api/providers/sessions/new/messages?${query}`)).status, 400, query);
+    }
+    assert.is((await getJson(h, '/api/providers/sessions/new/messages', 'POST')).status, 405);
+    assert.is((await getJson(h, '/api/providers/sessions/%E0%A4%A/messages')).status, 400, 'a malformed escape');
+    const other = await fetch(`${h.base}/api/providers/sessions/new/other`, { headers: auth });
+    assert.is(await other.text(), 'caller 404', 'not a route of the handler');
+  } finally {
+    await h.close();
+  }
+});
+
+test('history is durable before visible: the answer waits for the log to write what it read', async () => {
+  const fake = fakeSessionRoutes();
+  const h = await startServer({ sessionRoutes: fake.routes });
+  try {
+    fake.state.holdWrites = true;
+    let answered = false;
+    const pending = fetch(`${h.base}/api/providers/sessions/new/messages`, { headers: auth }).then((res) => {
+      answered = true;
+      return res;
+    });
+    const deadline = Date.now() + 5000;
+    while (fake.pendingWrites.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.is(fake.pendingWrites.length, 1, 'the route asked to be told when the log is written');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.not.ok(answered, 'no answer before the write');
+    fake.pendingWrites[0]();
+    assert.is((await pending).status, 200);
+  } finally {
+    await h.close();
+  }
+});
+
+test('POST /api/providers/sessions checks projectPath with the workspace and stores the resolved path', async () => {
+  const h = await startServer({
+    workspace: {
+      async check(requested, options) {
+        assert.equal(options, { requireAbsolute: true });
+        if (requested === '/w/link') return { ok: true, path: '/w/real' };
+        return { ok: false, code: 'PROJECT_PATH_OUTSIDE_WORKSPACE', error: 'projectPath is outside every workspace root' };
+      },
+    },
+  });
+  try {
+    const refused = await postSession(h, JSON.stringify({ provider: 'demo', projectPath: '/etc' }));
+    assert.is(refused.status, 400);
+    assert.equal(await refused.json(), { error: 'projectPath is outside every workspace root', code: 'PROJECT_PATH_OUTSIDE_WORKSPACE' });
+    assert.is(h.created.length, 0);
+    const created = await postSession(h, JSON.stringify({ provider: 'demo', projectPath: '/w/link' }));
+    assert.is(created.status, 201);
+    assert.equal(h.created, [{ provider: 'demo', projectPath: '/w/real' }]);
   } finally {
     await h.close();
   }

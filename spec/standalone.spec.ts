@@ -10,7 +10,7 @@ import { startCli } from './support/cliProcess.js';
 
 test('the CLI serves REST and a demo-agent chat end to end, and shuts down on SIGTERM', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ag-cli-'));
-  const cli = await startCli(['--port', '0', '--data-dir', dataDir, '--demo-pace-ms', '0', '--log-level', 'warn']);
+  const cli = await startCli(['--port', '0', '--data-dir', dataDir, '--demo-pace-ms', '0', '--log-level', 'warn', '--workspace-root', dataDir]);
   try {
     assert.ok(statSync(join(dataDir, 'agent-gateway.sqlite')).isFile(), 'SQLite file under the data dir');
     assert.is(readFileSync(join(dataDir, 'token'), 'utf8').trim(), cli.token, 'the token is kept in the data dir');
@@ -66,8 +66,35 @@ test('--help lists the options and bad options exit 2', async () => {
   for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--inspect']) {
     assert.ok(help.stdout.includes(flag), `help mentions ${flag}`);
   }
+  for (const route of ['/healthz', 'GET    /api/providers/sessions?limit=&before=', '/api/providers/sessions/running', 'DELETE /api/providers/sessions/:id', '/api/providers/sessions/:id/messages', '/api/actors', '/api/config']) {
+    assert.ok(help.stdout.includes(route), `help lists ${route}`);
+  }
+  assert.match(help.stdout, /agent-gateway record --out FILE/);
   const bad = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', 'x'], { encoding: 'utf8' });
   assert.is(bad.status, 2);
+  assert.match(bad.stderr, /Run "agent-gateway --help"/);
+  // What `npm start -- --port x` runs: npm sets npm_lifecycle_event, and the hint follows it.
+  const underNpm = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', 'x'], { encoding: 'utf8', env: { ...process.env, npm_lifecycle_event: 'start' } });
+  assert.is(underNpm.status, 2);
+  assert.match(underNpm.stderr, /Run "npm start -- --help"/);
+});
+
+test('a port in use exits 1 with a hint about --port', async () => {
+  const { createServer } = await import('node:net');
+  const { spawnSync } = await import('node:child_process');
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const { port } = holder.address() as import('node:net').AddressInfo;
+  const dataDir = mkdtempSync(join(tmpdir(), 'ag-cli-busy-'));
+  try {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent'], { encoding: 'utf8', timeout: 30_000 });
+    assert.is(run.status, 1);
+    assert.match(run.stderr, /could not start: .*EADDRINUSE/);
+    assert.match(run.stderr, /The port is taken by another process: choose another with "agent-gateway --port N" \(0: any free port\)/);
+  } finally {
+    holder.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test.run();

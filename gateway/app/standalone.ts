@@ -9,17 +9,25 @@ import { securePrivateDir, securePrivateFiles } from './cli/dataDir.js';
 import { httpPathname } from './cli/httpPath.js';
 import type { CliOptions } from './cli/options.js';
 import { createRestHandler } from './cli/rest.js';
+import type { SessionHistory } from './cli/restSessions.js';
 import { createStaticHandler } from './cli/static.js';
 import { loadOrCreateToken } from './cli/token.js';
 import { resolveLimits, type GatewayLimits } from '../config.js';
 import { createWebSocketServer, type GatewayHandle } from '../createWebSocketServer.js';
 import { createDemoRuntime } from './demoAgent.js';
+import { createAcpRuntime } from './agents/acpRuntime.js';
+import { createAttentionNotifier, redactNotifyUrl } from './attentionNotifier.js';
+import { resolveStandaloneAgents } from './agents/agentsFile.js';
+import { describeCommand } from './agents/agentSpecs.js';
+import { createCompositeRuntime } from './agents/compositeRuntime.js';
+import { redactSecrets } from './agents/redact.js';
 import { createGatewayInspector, type GatewayInspector } from '../inspect.js';
 import { startInspectorBridge, type InspectorBridge } from './inspectBridge.js';
 import { createConsoleLogger } from '../logger.js';
 import type { SpawnPty } from '../shell/ptyProcesses.js';
 import { resolveShellUser } from '../shell/shellUser.js';
-import type { ProviderRuntime, ShellDeps } from '../types.js';
+import { createWorkspacePolicy, isInsideRoot, resolveWorkspaceRoots } from '../shell/shellWorkspace.js';
+import type { AttentionEvent, ProviderRuntime, ShellDeps } from '../types.js';
 
 /**
  * The standalone server behind the `agent-gateway` command: one http server with the REST
@@ -87,18 +95,35 @@ export async function startStandalone(
   const timeouts: StandaloneHttpTimeouts = { ...STANDALONE_HTTP_TIMEOUTS, ...hooks.httpTimeouts };
   // First: a --shell-user the gateway cannot switch to fails before anything is created.
   const shellUser = options.shellUser === undefined ? null : resolveShellUser(options.shellUser, '--shell-user');
+  // So does a workspace root that is not a directory: a typo must not quietly admit nothing.
+  const startDir = process.cwd();
+  const workspaceRoots = await resolveWorkspaceRoots(options.workspaceRoots.length > 0 ? options.workspaceRoots : [startDir], '--workspace-root');
+  const workspace = createWorkspacePolicy(workspaceRoots);
+  // ACP agents (--agent, GATEWAY_AGENTS, --agents-file): an unreadable file fails the start too.
+  const agents = resolveStandaloneAgents(options);
   securePrivateDir(options.dataDir);
   const { token } = loadOrCreateToken(options.dataDir, options.token);
   const databasePath = join(options.dataDir, DATABASE_FILE_NAME);
   // The REST routes' own connection to the same file (WAL lets the two work side by side).
   const storeDatabase = openDatabase(databasePath);
   const sessions = createSqliteSessionStore(storeDatabase);
-  const runtime = createDemoRuntime({
+  const demo = createDemoRuntime({
     deltaIntervalMs: options.demoPaceMs,
     permissionTimeoutMs: options.permissionTimeoutMs,
   });
+  // The demo stays the default; each configured agent is one more provider.
+  const runtime = createCompositeRuntime(agents.length > 0 ? [demo, createAcpRuntime({ agents, logger })] : [demo]);
+  const agentList = agents.map((agent) => ({ name: agent.name, command: redactSecrets(describeCommand(agent)) }));
 
+  // --notify-url: attention events (approval asked, run ended, nobody watching) POSTed there.
+  const notifier = options.notifyUrl ? createAttentionNotifier({ url: options.notifyUrl, logger }) : null;
   let gateway: GatewayHandle | null = null;
+  const history: SessionHistory = {
+    read: (sessionId, afterSeq, limit) => gateway?.eventLog.read(sessionId, afterSeq, limit) ?? [],
+    latestSeq: (sessionId) => gateway?.eventLog.latestSeq(sessionId) ?? 0,
+    oldestSeq: (sessionId) => gateway?.eventLog.oldestSeq(sessionId) ?? 0,
+    whenWritten: (callback) => (gateway?.eventLog.whenWritten ? gateway.eventLog.whenWritten(callback) : callback()),
+  };
   const rest = createRestHandler({
     token,
     sessions,
@@ -106,7 +131,22 @@ export async function startStandalone(
     listRunningRuns: () => gateway?.chatRunRegistry.listRunningRuns() ?? [],
     health: () => ({ ...(gateway?.health() ?? { status: 'starting' }) }),
     listActors: () => gateway?.listActors() ?? { chat: [], shell: [] },
-    clientConfig: () => ({ defaultProjectPath: process.cwd(), providers: runtime.providers }),
+    clientConfig: () => ({
+      // The start directory when sessions may use it, else the first root.
+      defaultProjectPath: workspaceRoots.some((root) => isInsideRoot(startDir, root)) ? startDir : workspaceRoots[0],
+      providers: runtime.providers,
+      workspaceRoots,
+      agents: agentList,
+    }),
+    workspace,
+    sessionRoutes: {
+      listSessions: (page) => sessions.listSessions(page),
+      deleteSession: (sessionId) => sessions.deleteSession(sessionId),
+      hasSession: (sessionId) => sessions.getSession(sessionId) !== null,
+      isRunning: (sessionId) => gateway?.chatRunRegistry.isProcessing(sessionId) ?? false,
+      history,
+      forgetSession: (sessionId) => gateway?.forgetSession(sessionId) ?? true,
+    },
     logger,
     maxProjectPathBytes: limits.maxProjectPathBytes,
     maxStoredSessions: limits.maxStoredSessions,
@@ -143,12 +183,16 @@ export async function startStandalone(
   const shell: ShellDeps = {
     ...(hooks.spawnPty ? { spawnPty: hooks.spawnPty } : {}),
     ...(shellUser ? { user: shellUser.uid } : {}),
+    allowedRoots: workspaceRoots,
   };
   gateway = createWebSocketServer(server, {
     verifyClient: {
       authenticateWebSocket: (given) => (tokenMatches(token, given) ? { id: 'local', username: 'local' } : null),
     },
-    chat: { runtime: hooks.wrapRuntime ? hooks.wrapRuntime(runtime) : runtime },
+    chat: {
+      runtime: hooks.wrapRuntime ? hooks.wrapRuntime(runtime) : runtime,
+      ...(notifier ? { onAttention: (event: AttentionEvent) => notifier.notify(event) } : {}),
+    },
     shell,
     ...(inspector ? { inspect: inspector.inspect } : {}),
     sessions,
@@ -174,6 +218,8 @@ export async function startStandalone(
     });
   } catch (error) {
     await gateway.close();
+    await runtime.close();
+    await notifier?.close();
     await stopInspecting();
     storeDatabase.close();
     throw error;
@@ -188,6 +234,9 @@ export async function startStandalone(
   print(`  shell:  ws://${host}:${port}/shell?token=<token>`);
   print(`  REST:   POST ${url}/api/providers/sessions  (Authorization: Bearer <token>)`);
   print(`  data:   ${databasePath}`);
+  print(`  workspace: ${workspaceRoots.join(', ')}${workspaceRoots.includes('/') ? ' (any directory)' : ''}  (sessions and shells; --workspace-root)`);
+  for (const agent of agentList) print(`  agent:  ${agent.name} = ${agent.command}  (ACP)`);
+  if (options.notifyUrl) print(`  notify: ${redactNotifyUrl(options.notifyUrl)}  (approvals and ended runs nobody watches)`);
   if (shellUser) print(`  terminals run as: ${shellUser.name} (uid ${shellUser.uid})`);
   if (bridge) print(`  inspect: open ${bridge.pageUrl} in a browser (Stately inspector; events at ${bridge.wsUrl})`);
   else if (inspector) print(`  inspect: actor events go to ${inspector.url}`);
@@ -202,6 +251,9 @@ export async function startStandalone(
     close() {
       closing ??= (async () => {
         await handle.close();
+        // After the gateway's close aborted the runs: stop every agent process group.
+        await runtime.close();
+        await notifier?.close();
         await stopInspecting();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -134,9 +134,9 @@ export async function step<T>(context: BrowserContext, testName: string, stepNam
   }
 }
 
-/** What a page shows as its applied frames (one row per seq; duplicates are logged apart). */
+/** What a page shows as its applied frames (one row per seq, REST history included; duplicates are logged apart). */
 export async function appliedSeqs(page: Page): Promise<number[]> {
-  return page.$$eval('.frame-log li[data-origin="live"], .frame-log li[data-origin="replay"]', (rows) =>
+  return page.$$eval('.frame-log li[data-origin="history"], .frame-log li[data-origin="live"], .frame-log li[data-origin="replay"]', (rows) =>
     rows.map((row) => Number(row.getAttribute('data-seq'))),
   );
 }
@@ -146,7 +146,7 @@ export async function transcriptSeqs(page: Page): Promise<number[]> {
   return page.$$eval('.transcript [data-seq]', (nodes) => nodes.map((node) => Number(node.getAttribute('data-seq'))));
 }
 
-export async function stat(page: Page, name: 'last-seq' | 'live' | 'replayed' | 'duplicates' | 'gap' | 'acks'): Promise<string> {
+export async function stat(page: Page, name: 'last-seq' | 'history' | 'live' | 'replayed' | 'duplicates' | 'gap' | 'acks'): Promise<string> {
   return (await page.textContent(`#stat-${name}`)) ?? '';
 }
 

@@ -170,7 +170,7 @@ test('two pages on one session both stream live; an answer from either closes bo
     await sendPrompt(a, 'warm up /no-tool');
     await a.locator('.event.complete').waitFor({ timeout: 15_000 });
   });
-  // The second tab will get run 1 (complete included) replayed ahead of run 2's open request.
+  // The second tab loads run 1 (complete included) and the start of run 2 over REST, then the rest live.
   await sendPrompt(a, 'tell both tabs a story');
   await until('the second run to stream', async () => (await a.locator('.transcript .answer').count()) === 2);
 
@@ -200,7 +200,7 @@ test('two pages on one session both stream live; an answer from either closes bo
     const lastA = await seqsAreComplete(a, 'first tab');
     const lastB = await seqsAreComplete(b, 'second tab');
     assert.is(lastB, lastA, 'both tabs end at the same seq');
-    assert.ok(Number(await stat(b, 'replayed')) > 0, 'the second tab got the start of the run as a replay');
+    assert.ok(Number(await stat(b, 'history')) > 0, 'the second tab loaded run 1 and the start of run 2 as history (REST)');
     assert.ok(Number(await stat(b, 'live')) > 0, 'and the rest live');
     for (const page of [a, b]) {
       assert.equal(await page.locator('.event.complete').allTextContents(), ['run complete: success', 'run complete: success']);
@@ -252,7 +252,7 @@ interface ClientRun {
   beforeHole: unknown;
   afterHole: { afterSeq: number } | null;
   gapAfterAck: unknown;
-  stats: { live: number; replayed: number; duplicates: number };
+  stats: { history: number; live: number; replayed: number; duplicates: number };
   lastSeq: number;
 }
 
@@ -287,13 +287,13 @@ test('the reference client (chatClient.js in Chromium): dedupe by seq, replay vs
       return { events, sent, beforeHole, afterHole, gapAfterAck: session.gap, stats: session.stats, lastSeq: session.lastSeq };
     })()`);
     assert.equal(run.events, [[1, 'replay'], [2, 'replay'], [2, 'duplicate'], [3, 'live'], [5, 'live']]);
-    assert.equal(run.stats, { live: 2, replayed: 2, duplicates: 1 });
+    assert.equal(run.stats, { history: 0, live: 2, replayed: 2, duplicates: 1 });
     assert.is(run.lastSeq, 5);
     assert.is(run.beforeHole, null, 'no gap while seqs are contiguous');
     assert.is(run.afterHole?.afterSeq, 3, 'a hole in the seqs is a gap');
     assert.ok(run.gapAfterAck, 'an ack with gap: true is a gap');
     assert.equal(run.sent, [
-      { type: 'chat.subscribe', sessions: [{ sessionId: 's1', lastSeq: 0, history: true }] },
+      { type: 'chat.subscribe', sessions: [{ sessionId: 's1', lastSeq: 0 }] },
       { type: 'chat.subscribe', sessions: [{ sessionId: 's1', lastSeq: 5 }] },
     ]);
   });

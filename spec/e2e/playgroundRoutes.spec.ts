@@ -3,7 +3,7 @@
  * fixed allow-list (right content types, nothing else reachable), the token-protected
  * GET /api/actors and GET /api/config, and the playground URL in the startup output.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 
 import { parseCliOptions, type CliOptions } from '../../gateway/app/cli/options.js';
 import { STATIC_ASSETS } from '../../gateway/app/cli/static.js';
+import { protocolCodesModuleSource } from '../../machines/protocolCodes.js';
 import { startStandalone, type Standalone } from '../../gateway/app/standalone.js';
 import { connect, type Frame, type TestClient } from '../support/chatHarness.js';
 
@@ -23,7 +24,7 @@ let server: Standalone | null = null;
 
 async function gateway(): Promise<Standalone> {
   if (server) return server;
-  const options = parseCliOptions(['--port', '0', '--data-dir', dataDir, '--log-level', 'silent', '--demo-pace-ms', '0'], { GATEWAY_TOKEN: TOKEN });
+  const options = parseCliOptions(['--port', '0', '--data-dir', dataDir, '--log-level', 'silent', '--demo-pace-ms', '0', '--workspace-root', dataDir], { GATEWAY_TOKEN: TOKEN });
   server = await startStandalone(options as CliOptions, (line) => printed.push(line));
   return server;
 }
@@ -70,6 +71,9 @@ test('every allow-listed path is served with its content type; the page has a st
   const page = await get('/');
   assert.match(String(page.headers['content-security-policy']), /script-src 'self'/);
   assert.match(String(page.headers['content-security-policy']), /connect-src 'self'/);
+  const codes = await get('/codes.js');
+  assert.is(codes.body, protocolCodesModuleSource(), "/codes.js is the gateway's own code table");
+  assert.match(codes.body, /export const PROJECT_PATH_ERRORS = /);
   const xterm = await get('/vendor/xterm/xterm.mjs');
   assert.ok(xterm.body.includes('export{'), 'the ESM build of @xterm/xterm');
   const head = await get('/app.js', 'HEAD');
@@ -125,8 +129,11 @@ test('GET /api/actors needs the token and lists live chat and shell actors with 
   assert.is((await get('/api/actors')).status, 401);
   assert.is((await get('/api/actors', 'GET', { authorization: 'Bearer wrong' })).status, 401);
   assert.is((await get('/api/config')).status, 401);
-  const config = JSON.parse((await get('/api/config', 'GET', auth)).body) as { defaultProjectPath: string; providers: string[] };
-  assert.equal(config, { defaultProjectPath: process.cwd(), providers: ['demo'] });
+  const config = JSON.parse((await get('/api/config', 'GET', auth)).body) as { defaultProjectPath: string; providers: string[]; workspaceRoots: string[] };
+  const root = realpathSync(dataDir);
+  assert.is(config.defaultProjectPath, root, 'the start directory is outside the only root: the form gets the root');
+  assert.ok(config.providers.includes('demo'));
+  assert.equal(config.workspaceRoots, [root]);
   assert.is((await get('/api/actors', 'POST', auth)).status, 405);
 
   const created = await fetch(`${gw.url}/api/providers/sessions`, {

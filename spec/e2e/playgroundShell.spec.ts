@@ -24,7 +24,7 @@ function setup() {
     // The browser first: without Chromium the test fails at once, with the install command.
     const browser = await launchBrowser();
     try {
-      return { gateway: await startGateway(), browser };
+      return { gateway: await startGateway(['--workspace-root', projectDir]), browser };
     } catch (error) {
       await browser.close();
       throw error;

@@ -5,7 +5,7 @@
  * and fixed"): unbounded sessions and disk over REST, 500 + ERROR for a request target that does
  * not parse, half-sent requests held for Node's default timeouts.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,17 +30,23 @@ const test = suite('reliability: attacks on the standalone server');
 interface Running {
   standalone: Standalone;
   dataDir: string;
+  /** The workspace root: sessions' projects go below it. */
+  workspace: string;
   close(): Promise<void>;
 }
 
 async function startServer(hooks: StandaloneHooks = {}): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ag-attack-'));
-  const parsed = parseCliOptions(['--port', '0', '--data-dir', dataDir, '--log-level', 'silent', '--demo-pace-ms', '0'], { GATEWAY_TOKEN: TOKEN });
+  // The workspace: sessions' projects are directories under it (the data dir holds its own files).
+  const workspace = join(dataDir, 'projects');
+  mkdirSync(workspace);
+  const parsed = parseCliOptions(['--port', '0', '--data-dir', dataDir, '--log-level', 'silent', '--demo-pace-ms', '0', '--workspace-root', workspace], { GATEWAY_TOKEN: TOKEN });
   if ('help' in parsed) throw new Error('unexpected --help');
   const standalone = await startStandalone(parsed as CliOptions, () => {}, hooks);
   return {
     standalone,
     dataDir,
+    workspace,
     async close() {
       await standalone.close();
       rmSync(dataDir, { recursive: true, force: true });
@@ -130,8 +136,11 @@ test('POST sessions: projectPath over maxProjectPathBytes (PATH_MAX) is 400 PROJ
     const base = server.standalone.url;
     const limit = DEFAULT_LIMITS.maxProjectPathBytes;
     assert.is(limit, 4096, 'the documented default');
-    // A path of exactly PATH_MAX bytes is still a path the OS could be given.
-    assert.is((await postSession(base, { provider: 'demo', projectPath: `/${'p'.repeat(limit - 1)}` })).status, 201);
+    // A path of exactly PATH_MAX bytes is still a path the OS could be given: not refused for its
+    // length (it is then checked against the workspace like any other).
+    const atLimit = await postSession(base, { provider: 'demo', projectPath: `/${'p'.repeat(limit - 1)}` });
+    assert.is(atLimit.status, 400);
+    assert.is(((await atLimit.json()) as { code: string }).code, 'PROJECT_PATH_OUTSIDE_WORKSPACE');
     for (const projectPath of [`/${'p'.repeat(limit)}`, `/${'é'.repeat(limit / 2)}`, 'x'.repeat(60_000)]) {
       const refused = await postSession(base, { provider: 'demo', projectPath });
       assert.is(refused.status, 400, `${projectPath.length} characters, ${Buffer.byteLength(projectPath)} bytes`);
@@ -152,7 +161,7 @@ test('POST sessions: projectPath over maxProjectPathBytes (PATH_MAX) is 400 PROJ
       }
     }
     assert.equal([...new Set(statuses)], [400], 'every one refused');
-    assert.is(storedSessions(server.dataDir), 1, 'only the PATH_MAX session is stored');
+    assert.is(storedSessions(server.dataDir), 0, 'nothing is stored');
     const grown = dirBytes(server.dataDir) - before;
     assert.ok(grown < 256 * 1024, `the data dir grew by ${grown} bytes`);
   } finally {
@@ -172,7 +181,9 @@ test('POST sessions: beyond maxStoredSessions → 507 { error, code: MAX_STORED_
   const server = await startServer({ limits: { maxStoredSessions: cap } });
   try {
     const base = server.standalone.url;
-    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => postSession(base, { provider: 'demo', projectPath: `/project/${i}` })));
+    const projects = Array.from({ length: 61 }, (_, i) => join(server.workspace, `project-${i}`));
+    for (const project of projects) mkdirSync(project);
+    const answers = await Promise.all(projects.slice(0, 60).map((projectPath) => postSession(base, { provider: 'demo', projectPath })));
     const bodies = await Promise.all(answers.map(async (answer) => ({ status: answer.status, body: (await answer.json()) as Record<string, unknown> })));
     const created = bodies.filter((b) => b.status === 201);
     const refused = bodies.filter((b) => b.status !== 201);
@@ -188,7 +199,7 @@ test('POST sessions: beyond maxStoredSessions → 507 { error, code: MAX_STORED_
     const first = String(created[0].body.sessionId);
     const read = await fetch(`${base}${SESSIONS}/${first}`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.is(read.status, 200);
-    assert.is((await postSession(base, { provider: 'demo', projectPath: '/late' })).status, 507);
+    assert.is((await postSession(base, { provider: 'demo', projectPath: projects[60] })).status, 507);
     // Validation still comes first: a bad body is 400 whatever the count.
     assert.is((await postSession(base, { provider: 'demo', projectPath: 'x'.repeat(5000) })).status, 400);
   } finally {

@@ -1,5 +1,7 @@
 /** Starts the real `agent-gateway` CLI as a child process, the way `npm start` runs it. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { delimiter } from 'node:path';
 
 export interface CliChild {
   child: ChildProcess;
@@ -27,8 +29,11 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: S
   const prefix = options.prefix ?? [];
   const nodeArgs = ['--import', 'tsx', 'gateway/app/cli.ts', ...args];
   const [command, ...commandArgs] = prefix.length > 0 ? [...prefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
+  // Specs keep their projects in temp dirs: unless a spec says otherwise (workspace.spec tests the
+  // default), the workspace is the checkout and the temp dir.
+  const roots = args.includes('--workspace-root') || 'GATEWAY_WORKSPACE_ROOTS' in env ? {} : { GATEWAY_WORKSPACE_ROOTS: [process.cwd(), tmpdir()].join(delimiter) };
   const child = spawn(command, commandArgs, {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...roots, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -6,7 +6,7 @@
  * Exit codes: 0 help or clean shutdown; 1 start failure, close failure or forced exit;
  * 2 bad command line.
  */
-import { parseCliOptions, type CliOptions } from './options.js';
+import { commandName, parseCliOptions, type CliOptions } from './options.js';
 
 /** A shutdown that takes longer is stuck (a socket that never closes): exit anyway. */
 export const FORCE_EXIT_AFTER_MS = 10_000;
@@ -43,12 +43,21 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A start failure a user can fix from the command line gets a hint naming the option. */
+function startHint(error: unknown, command: string): string {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === 'EADDRINUSE') return `The port is taken by another process: choose another with "${command} --port N" (0: any free port).\n`;
+  if (code === 'EACCES') return `Not allowed to listen there: ports below 1024 need root; try "${command} --port 3001".\n`;
+  if (code === 'EADDRNOTAVAIL') return `No network interface has that address: check "${command} --host ADDR".\n`;
+  return '';
+}
+
 export async function runCli(start: StartStandalone, proc: CliProcess = nodeCliProcess(), forceExitAfterMs = FORCE_EXIT_AFTER_MS): Promise<void> {
   let parsed: ReturnType<typeof parseCliOptions>;
   try {
     parsed = parseCliOptions(proc.argv, proc.env);
   } catch (error) {
-    proc.stderr(`agent-gateway: ${messageOf(error)}\nRun "agent-gateway --help" to list the options.\n`);
+    proc.stderr(`agent-gateway: ${messageOf(error)}\nRun "${commandName(proc.env)} --help" to list the options.\n`);
     proc.exit(2);
     return;
   }
@@ -62,7 +71,7 @@ export async function runCli(start: StartStandalone, proc: CliProcess = nodeCliP
   try {
     handle = await start(parsed);
   } catch (error) {
-    proc.stderr(`agent-gateway: could not start: ${messageOf(error)}\n`);
+    proc.stderr(`agent-gateway: could not start: ${messageOf(error)}\n${startHint(error, commandName(proc.env))}`);
     proc.exit(1);
     return;
   }

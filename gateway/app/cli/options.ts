@@ -4,7 +4,10 @@
  * A flag wins over its environment variable; a bad value throws an Error whose message names the
  * option (the CLI prints it and exits 2).
  */
+import { delimiter } from 'node:path';
+
 import type { LogLevel } from '../../logger.js';
+import { mergeAgentSpecs, parseAgentEntry, parseAgentsEnv, type AgentSpec } from '../agents/agentSpecs.js';
 
 export interface CliOptions {
   port: number;
@@ -23,6 +26,17 @@ export interface CliOptions {
   allowedOrigins: string[];
   /** The OS user (name or uid) terminals run as; undefined: the gateway's own user. */
   shellUser: string | undefined;
+  /**
+   * Directories sessions and shells may use (`--workspace-root`, repeatable; GATEWAY_WORKSPACE_ROOTS).
+   * Empty: the directory the gateway starts in (the server resolves it; this module reads no cwd).
+   */
+  workspaceRoots: string[];
+  /** ACP agents from `--agent NAME=COMMAND` and GATEWAY_AGENTS (flags win); absent when none. */
+  agents?: AgentSpec[];
+  /** `--agents-file` / GATEWAY_AGENTS_FILE: a JSON file of agents, read when the server starts. */
+  agentsFile?: string;
+  /** `--notify-url` / GATEWAY_NOTIFY_URL: where attention events are POSTed; absent: nowhere. */
+  notifyUrl?: string;
 }
 
 export const CLI_DEFAULTS = {
@@ -41,7 +55,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 type FlagName =
   | 'port' | 'host' | 'data-dir' | 'plugin' | 'demo-pace-ms' | 'permission-timeout-ms'
-  | 'log-level' | 'inspect' | 'allowed-origin' | 'shell-user' | 'help';
+  | 'log-level' | 'inspect' | 'allowed-origin' | 'shell-user' | 'workspace-root' | 'agent' | 'agents-file' | 'notify-url' | 'help';
 
 interface FlagSpec {
   /** `none`: a switch; `optional`: only `--flag=value` carries a value; `required`: `--flag v` or `--flag=v`. */
@@ -91,6 +105,38 @@ const FLAGS: Record<FlagName, FlagSpec> = {
     description:
       'Run /shell terminals as this OS user (name or uid; needs root and setpriv). Without it a terminal can read everything the gateway can: its environment via /proc, the data dir, the token.',
   },
+  'workspace-root': {
+    value: 'required',
+    repeatable: true,
+    env: 'GATEWAY_WORKSPACE_ROOTS',
+    placeholder: 'DIR',
+    defaultText: 'the directory the gateway starts in',
+    description: `A directory sessions (projectPath) and /shell terminals may use, with everything below it (symlinks resolved). Repeatable; the env var is a "${delimiter}"-separated list; "/" allows any directory.`,
+  },
+  agent: {
+    value: 'required',
+    repeatable: true,
+    env: 'GATEWAY_AGENTS',
+    placeholder: 'NAME=COMMAND',
+    defaultText: 'none (only the demo agent)',
+    description:
+      'A real coding agent speaking ACP on stdio, offered as provider NAME (e.g. claude="npx -y @zed-industries/claude-code-acp"). Repeatable; the env var separates entries with ";".',
+  },
+  'agents-file': {
+    value: 'required',
+    env: 'GATEWAY_AGENTS_FILE',
+    placeholder: 'FILE',
+    defaultText: 'none',
+    description: 'A JSON file of agents: { "NAME": "COMMAND" } or { "NAME": { "command", "args", "env" } }. --agent wins for a name in both.',
+  },
+  'notify-url': {
+    value: 'required',
+    env: 'GATEWAY_NOTIFY_URL',
+    placeholder: 'URL',
+    defaultText: 'off',
+    description:
+      'POST a JSON event here when a run asks for approval or ends while no browser watches its session (http/https; user:password@ becomes Basic auth). Never sends the token.',
+  },
   help: { value: 'none', defaultText: '', description: 'Print this help and exit.' },
 };
 
@@ -98,13 +144,42 @@ function isFlagName(name: string): name is FlagName {
   return Object.prototype.hasOwnProperty.call(FLAGS, name);
 }
 
-export function cliHelpText(): string {
+/**
+ * Every REST route of the standalone server (gateway/app/cli/rest.ts), as `--help` lists them.
+ * A spec checks this list against the routes the handler answers.
+ */
+export const REST_ROUTES_HELP: ReadonlyArray<readonly [string, string]> = [
+  ['GET    /healthz', 'health (no token)'],
+  ['POST   /api/providers/sessions', 'create a session { provider, projectPath }'],
+  ['GET    /api/providers/sessions?limit=&before=', 'list sessions, newest first'],
+  ['GET    /api/providers/sessions/running', 'running runs'],
+  ['GET    /api/providers/sessions/:id', 'one session'],
+  ['DELETE /api/providers/sessions/:id', 'delete a session and its log (409 while running)'],
+  ['GET    /api/providers/sessions/:id/messages?afterSeq=&limit=', "a session's history"],
+  ['GET    /api/actors', 'live actors and their states'],
+  ['GET    /api/config', 'defaults for a client (providers, workspace roots)'],
+];
+
+/**
+ * How the user ran us, for hints: under `npm start` (npm sets npm_lifecycle_event) the options
+ * go after `--`, and `agent-gateway` may not be on the PATH at all.
+ */
+export function commandName(env: NodeJS.ProcessEnv): string {
+  const script = env.npm_lifecycle_event;
+  if (script === undefined || script === '') return 'agent-gateway';
+  return script === 'start' ? 'npm start --' : `npm run ${script} --`;
+}
+
+export function cliHelpText(command = 'agent-gateway'): string {
+  const routeWidth = Math.max(...REST_ROUTES_HELP.map(([route]) => route.length));
   const lines = [
-    'Usage: agent-gateway [options]',
+    `Usage: ${command} [options]`,
+    `       ${command} record --out FILE [options]   record every session as a scenario (record --help)`,
     '',
-    'Runs the agent-gateway standalone server: /ws chat (with the built-in "demo" agent), /shell,',
-    '/plugin-ws/NAME, and the REST routes GET /healthz, POST /api/providers/sessions,',
-    'GET /api/providers/sessions/running.',
+    'Runs the agent-gateway standalone server: the playground page at /, /ws chat (with the',
+    'built-in "demo" agent), /shell terminals, /plugin-ws/NAME tunnels, and these REST routes',
+    '(all but /healthz take "Authorization: Bearer <token>"):',
+    ...REST_ROUTES_HELP.map(([route, meaning]) => `  ${route.padEnd(routeWidth)}  ${meaning}`),
     '',
     'Options (a flag wins over its environment variable; --x=v and --x v both work):',
   ];
@@ -229,7 +304,7 @@ function collectFlags(argv: string[]): Map<FlagName, Array<string | true>> {
 
 export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOptions | { help: string } {
   const flags = collectFlags(argv);
-  if (flags.has('help')) return { help: cliHelpText() };
+  if (flags.has('help')) return { help: cliHelpText(commandName(env)) };
 
   /** The flag's value, else the env var's, else undefined; `source` names where it came from for errors. */
   const pick = (name: FlagName): { raw: string; source: string } | undefined => {
@@ -271,8 +346,25 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOpti
           .filter((origin) => origin.trim() !== '')
           .map((origin) => parseOrigin(origin, 'GATEWAY_ALLOWED_ORIGINS'));
 
+  // Flags replace the env list (as --allowed-origin does); existence is checked when the server starts.
+  const rootFlags = (flags.get('workspace-root') ?? []).map(String);
+  const envRoots = envValue(env, 'GATEWAY_WORKSPACE_ROOTS');
+  const workspaceRoots = rootFlags.length > 0 ? rootFlags : (envRoots ?? '').split(delimiter).filter((root) => root.trim() !== '');
+  for (const root of rootFlags) if (root.trim() === '') throw new Error('--workspace-root must not be empty');
+
   const inspectFlag = flags.get('inspect')?.[0];
   const token = envValue(env, 'GATEWAY_TOKEN')?.trim();
+
+  // ACP agents: a flag wins over the env entry of the same name.
+  const envAgents = envValue(env, 'GATEWAY_AGENTS');
+  const agents = mergeAgentSpecs(
+    { source: 'GATEWAY_AGENTS', specs: envAgents === undefined ? [] : parseAgentsEnv(envAgents) },
+    { source: '--agent', specs: (flags.get('agent') ?? []).map((entry) => parseAgentEntry(String(entry), '--agent')) },
+  );
+  const notifyUrl = pick('notify-url');
+  if (notifyUrl) parseNotifyUrl(notifyUrl.raw, notifyUrl.source);
+  const agentsFile = pick('agents-file');
+  if (agentsFile && agentsFile.raw.trim() === '') throw new Error(`${agentsFile.source} must not be empty`);
 
   return {
     port: port ? parseInteger(port.raw, port.source, 0, 65_535) : CLI_DEFAULTS.port,
@@ -287,5 +379,21 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOpti
     allowedOrigins: [...new Set(allowedOrigins)],
     // Whether the user exists and can be switched to is checked when the server starts.
     shellUser: shellUser ? shellUser.raw.trim() : undefined,
+    workspaceRoots: [...new Set(workspaceRoots)],
+    // Only when given, so the common case keeps its old shape.
+    ...(agents.length > 0 ? { agents } : {}),
+    ...(agentsFile ? { agentsFile: agentsFile.raw } : {}),
+    ...(notifyUrl ? { notifyUrl: notifyUrl.raw.trim() } : {}),
   };
+}
+
+/** An http: or https: URL, else an Error naming the option (the value is not echoed: it may hold a secret). */
+function parseNotifyUrl(raw: string, source: string): void {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error(`${source} expects an http:// or https:// URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`${source} expects an http:// or https:// URL`);
 }

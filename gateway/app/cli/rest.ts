@@ -2,10 +2,13 @@
  * The few REST routes a client of the standalone server needs besides the sockets:
  *   GET  /healthz                          no auth; 200 with the health object (degraded still serves)
  *   POST /api/providers/sessions           { provider, projectPath } → 201 { sessionId } | 400 | 507 (store full)
+ *   GET  /api/providers/sessions           ?limit=&before= → 200 { sessions, nextBefore } (when given; restSessions.ts)
  *   GET  /api/providers/sessions/running   → 200 [{ sessionId, provider, startedAt, lastSeq }]
  *   GET  /api/providers/sessions/:id       → 200 { sessionId, provider, projectPath } | 404
+ *   DELETE /api/providers/sessions/:id     → 204 | 404 | 409 while running (when given)
+ *   GET  /api/providers/sessions/:id/messages ?afterSeq=&limit= → 200 { messages, hasMore, oldestSeq, latestSeq } (when given)
  *   GET  /api/actors                       → 200 { chat: [...], shell: [...] } live actors and states (when given)
- *   GET  /api/config                       → 200 { defaultProjectPath, providers } for a client's forms (when given)
+ *   GET  /api/config                       → 200 { defaultProjectPath, providers, … } for a client's forms (when given)
  * Every route but /healthz needs `Authorization: Bearer <token>`. Errors are JSON `{ error }`, plus
  * `code` where a client needs to tell one refusal from another (a limit that was hit).
  * The handler answers only its own paths and returns false for any other, so routers compose
@@ -18,7 +21,10 @@ import { SessionLimitError, type CreateSessionOptions } from '../../../persisten
 import type { SessionRecord } from '../../../persistence/types.js';
 import { DEFAULT_LIMITS } from '../../config.js';
 import type { Logger } from '../../logger.js';
+import type { WorkspaceCheck, WorkspaceCheckOptions } from '../../shell/shellWorkspace.js';
 import { httpPathname } from './httpPath.js';
+import { HttpError, readBody, sendJson } from './restHttp.js';
+import { deleteSession, listSessions, sessionHistory, type SessionRoutesDeps } from './restSessions.js';
 
 /** A session-creation request is two short strings; anything near this size is not one. */
 export const REST_MAX_BODY_BYTES = 64 * 1024;
@@ -49,6 +55,13 @@ export interface RestDeps {
   listActors?(): MaybePromise<Record<string, unknown>>;
   /** Serves GET /api/config when given: defaults a client shows in its forms. */
   clientConfig?(): MaybePromise<Record<string, unknown>>;
+  /**
+   * Where sessions may point: checks (and resolves) `projectPath` before a session is created,
+   * refusing with `400 { error, code }`. Absent: any string up to maxProjectPathBytes is stored.
+   */
+  workspace?: { check(requested: string, options: WorkspaceCheckOptions): Promise<WorkspaceCheck> };
+  /** Serves GET /api/providers/sessions (list), DELETE …/:id and GET …/:id/messages when given. */
+  sessionRoutes?: SessionRoutesDeps;
   logger?: Logger;
   /** Default REST_MAX_BODY_BYTES. */
   maxBodyBytes?: number;
@@ -62,101 +75,53 @@ export type RestHandler = (req: IncomingMessage, res: ServerResponse) => boolean
 
 type Route =
   | { name: 'health' }
-  | { name: 'createSession' }
+  | { name: 'sessions' }
   | { name: 'runningRuns' }
   | { name: 'actors' }
   | { name: 'config' }
-  | { name: 'getSession'; sessionId: string | null };
+  | { name: 'session'; sessionId: string | null }
+  | { name: 'messages'; sessionId: string | null };
 
 const SESSIONS_PATH = '/api/providers/sessions';
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    /** Sent as the body's `code` when given. */
-    readonly code?: string,
-  ) {
-    super(message);
+/** A path segment, decoded; null when its %-escapes are malformed. */
+function decodeSegment(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
   }
 }
 
-function matchRoute(pathname: string, hasGetSession: boolean, deps: RestDeps): Route | null {
+function matchRoute(pathname: string, deps: RestDeps): Route | null {
   if (pathname === '/healthz') return { name: 'health' };
   if (pathname === '/api/actors' && deps.listActors) return { name: 'actors' };
   if (pathname === '/api/config' && deps.clientConfig) return { name: 'config' };
-  if (pathname === SESSIONS_PATH) return { name: 'createSession' };
+  if (pathname === SESSIONS_PATH) return { name: 'sessions' };
   if (pathname === `${SESSIONS_PATH}/running`) return { name: 'runningRuns' };
   const prefix = `${SESSIONS_PATH}/`;
-  if (hasGetSession && pathname.startsWith(prefix)) {
-    const rest = pathname.slice(prefix.length);
-    if (rest === '' || rest.includes('/')) return null;
-    try {
-      return { name: 'getSession', sessionId: decodeURIComponent(rest) };
-    } catch {
-      return { name: 'getSession', sessionId: null };
-    }
-  }
+  if (!pathname.startsWith(prefix)) return null;
+  const segments = pathname.slice(prefix.length).split('/');
+  if (segments[0] === '') return null;
+  if (segments.length === 1 && (deps.sessions.getSession || deps.sessionRoutes)) return { name: 'session', sessionId: decodeSegment(segments[0]) };
+  if (segments.length === 2 && segments[1] === 'messages' && deps.sessionRoutes) return { name: 'messages', sessionId: decodeSegment(segments[0]) };
   return null;
 }
 
-const ALLOWED_METHODS: Record<Route['name'], string[]> = {
-  health: ['GET', 'HEAD'],
-  createSession: ['POST'],
-  runningRuns: ['GET', 'HEAD'],
-  actors: ['GET', 'HEAD'],
-  config: ['GET', 'HEAD'],
-  getSession: ['GET', 'HEAD'],
-};
+/** The methods a route answers, given what the deps serve. */
+function allowedMethods(route: Route['name'], deps: RestDeps): string[] {
+  switch (route) {
+    case 'sessions':
+      return deps.sessionRoutes ? ['GET', 'HEAD', 'POST'] : ['POST'];
+    case 'session':
+      return [...(deps.sessions.getSession ? ['GET', 'HEAD'] : []), ...(deps.sessionRoutes ? ['DELETE'] : [])];
+    default:
+      return ['GET', 'HEAD'];
+  }
+}
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
-}
-
-function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(req.method === 'HEAD' ? undefined : text);
-}
-
-/** Reads the whole body, refusing (413) as soon as it is known to exceed `limit`. */
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new HttpError(413, `Request body exceeds ${limit} bytes`));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (error: Error | null) => {
-      if (done) return;
-      done = true;
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      if (error) reject(error);
-      else resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        finish(new HttpError(413, `Request body exceeds ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => finish(null);
-    const onError = (error: Error) => finish(error);
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
 }
 
 function parseCreateSession(text: string, providers: string[], maxProjectPathBytes: number): { provider: string; projectPath: string } {
@@ -196,11 +161,17 @@ export function createRestHandler(deps: RestDeps): RestHandler {
     return timingSafeEqual(digest(match[1]), expectedToken);
   }
 
+  /** Routing and allowedMethods() reach the session routes only when they are given. */
+  function sessionRoutes(): SessionRoutesDeps {
+    if (!deps.sessionRoutes) throw new Error('session routes are not configured');
+    return deps.sessionRoutes;
+  }
+
   async function serve(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (route.name !== 'health' && !isAuthorized(req)) {
       throw new HttpError(401, 'Missing or invalid bearer token');
     }
-    const allowed = ALLOWED_METHODS[route.name];
+    const allowed = allowedMethods(route.name, deps);
     if (!allowed.includes(req.method ?? '')) {
       sendJson(req, res, 405, { error: `Method ${req.method} not allowed` }, { allow: allowed.join(', ') });
       return;
@@ -222,8 +193,15 @@ export function createRestHandler(deps: RestDeps): RestHandler {
         sendJson(req, res, 200, (await deps.clientConfig?.()) ?? {});
         return;
       }
-      case 'createSession': {
+      case 'sessions': {
+        if (req.method !== 'POST') return listSessions(sessionRoutes(), req, res);
         const input = parseCreateSession(await readBody(req, maxBodyBytes), deps.providers(), maxProjectPathBytes);
+        if (deps.workspace) {
+          const place = await deps.workspace.check(input.projectPath, { requireAbsolute: true });
+          if (!place.ok) throw new HttpError(400, place.error, place.code);
+          // The resolved directory is stored: what a later shell or run will actually use.
+          input.projectPath = place.path;
+        }
         let record: Pick<SessionRecord, 'sessionId'>;
         try {
           record = await deps.sessions.createSession(input, { maxSessions: maxStoredSessions });
@@ -235,8 +213,13 @@ export function createRestHandler(deps: RestDeps): RestHandler {
         sendJson(req, res, 201, { sessionId: record.sessionId });
         return;
       }
-      case 'getSession': {
+      case 'messages': {
         if (route.sessionId === null) throw new HttpError(400, 'Malformed session id');
+        return sessionHistory(sessionRoutes(), route.sessionId, req, res);
+      }
+      case 'session': {
+        if (route.sessionId === null) throw new HttpError(400, 'Malformed session id');
+        if (req.method === 'DELETE') return deleteSession(sessionRoutes(), route.sessionId, res);
         const record = await deps.sessions.getSession?.(route.sessionId);
         if (!record) throw new HttpError(404, 'Session not found');
         // Never the provider-native id: clients only know app session ids.
@@ -266,7 +249,7 @@ export function createRestHandler(deps: RestDeps): RestHandler {
   return (req, res) => {
     const pathname = httpPathname(req.url);
     if (pathname === null) return false;
-    const route = matchRoute(pathname, typeof deps.sessions.getSession === 'function', deps);
+    const route = matchRoute(pathname, deps);
     if (!route) return false;
     serve(route, req, res).catch((error: unknown) => fail(req, res, route, error));
     return true;

@@ -1,5 +1,6 @@
 /**
- * Serves the playground page (gateway/app/playground/) and the two @xterm/xterm files it loads.
+ * Serves the playground page (gateway/app/playground/), the two @xterm/xterm files it loads, and
+ * `/codes.js`: the gateway's close and error codes (machines/protocolCodes.ts) as an ES module.
  * Only the URL paths in a fixed table are answered, each mapped to one file chosen here, so no
  * request path ever becomes a file path: `..`, encoded dots and symlink tricks have nothing to
  * reach. Any other path returns false so routers compose (the caller sends its 404).
@@ -14,6 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { protocolCodesModuleSource } from '../../../machines/protocolCodes.js';
 import type { Logger } from '../../logger.js';
 import { httpPathname } from './httpPath.js';
 
@@ -34,10 +36,16 @@ const CONTENT_TYPES = {
 } as const;
 
 interface Asset {
-  from: 'playground' | 'xterm';
+  /** `generated`: made from the gateway's own tables, not read from a file (`file` names the generator). */
+  from: 'playground' | 'xterm' | 'generated';
   file: string;
   type: keyof typeof CONTENT_TYPES;
 }
+
+/** Bodies built at start from code, not files: the page cannot drift from the server's tables. */
+const GENERATED: Readonly<Record<string, () => string>> = {
+  protocolCodes: protocolCodesModuleSource,
+};
 
 /** Every URL path this handler answers. Adding a playground file means adding it here. */
 export const STATIC_ASSETS: Readonly<Record<string, Asset>> = {
@@ -49,6 +57,9 @@ export const STATIC_ASSETS: Readonly<Record<string, Asset>> = {
   '/chatClient.js': { from: 'playground', file: 'chatClient.js', type: 'js' },
   '/chatView.js': { from: 'playground', file: 'chatView.js', type: 'js' },
   '/shellTab.js': { from: 'playground', file: 'shellTab.js', type: 'js' },
+  '/sessionList.js': { from: 'playground', file: 'sessionList.js', type: 'js' },
+  '/dom.js': { from: 'playground', file: 'dom.js', type: 'js' },
+  '/codes.js': { from: 'generated', file: 'protocolCodes', type: 'js' },
   '/vendor/xterm/xterm.mjs': { from: 'xterm', file: 'lib/xterm.mjs', type: 'js' },
   '/vendor/xterm/xterm.css': { from: 'xterm', file: 'css/xterm.css', type: 'css' },
 };
@@ -89,7 +100,7 @@ export function createStaticHandler(deps: StaticDeps = {}): StaticHandler {
   const rootsOf = () => (roots ??= { playground: deps.playgroundDir ?? findPlaygroundDir(), xterm: deps.xtermDir ?? findXtermDir() });
 
   async function serve(asset: Asset, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readFile(join(rootsOf()[asset.from], asset.file));
+    const body = asset.from === 'generated' ? Buffer.from(GENERATED[asset.file](), 'utf8') : await readFile(join(rootsOf()[asset.from], asset.file));
     const headers: Record<string, string> = {
       'content-type': CONTENT_TYPES[asset.type],
       'content-length': String(body.length),

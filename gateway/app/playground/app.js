@@ -1,31 +1,25 @@
 // The playground page: wires the chat client, the shell tabs and the REST panels to the DOM.
 // Everything it knows comes from the public protocol (docs/PROTOCOL.md, docs/SHELL.md) and the
 // REST routes of the standalone server; the token comes from ?token= or the field at the top.
+// Close codes and error texts come from the gateway's own table (/codes.js).
 import { ChatClient } from './chatClient.js';
 import { ChatView } from './chatView.js';
+import { CLOSE, CLOSE_CODES } from './codes.js';
+import { loadHistory, SessionList } from './sessionList.js';
 import { ShellTab } from './shellTab.js';
+import { el, shortId } from './dom.js';
 
 const STORAGE = {
   token: 'agentGateway.token',
-  sessions: 'agentGateway.sessions',
+  /** The session open last, reopened after a reload. */
+  lastSession: 'agentGateway.lastSession',
   shells: 'agentGateway.shells',
 };
-/** How often the side panels ask REST for running sessions and actors. */
+/** How often the side panels ask REST for sessions, running runs and actors. */
 const POLL_MS = 1000;
-/** Sessions this browser remembers in its list; older ones fall off. */
-const REMEMBERED_SESSIONS = 20;
 const SHELL_ROWS = 20;
 
 const $ = (id) => document.getElementById(id);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-const shortId = (id) => (id.length > 13 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id);
 
 function readJson(key, fallback) {
   try {
@@ -76,15 +70,63 @@ async function api(path, init = {}) {
     headers: { authorization: `Bearer ${token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
   });
   if (response.status === 401) {
-    showBanner('The gateway refused the token. Paste the token printed by "npm start" (or kept in data/token) at the top right.');
-    throw new Error('unauthorized');
+    tokenRefused();
+    throw Object.assign(new Error('unauthorized'), { status: 401 });
   }
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
+  const body = response.status === 204 ? {} : await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const code = typeof body.code === 'string' ? ` (${body.code})` : '';
+    throw Object.assign(new Error(`${body.error ?? `HTTP ${response.status}`}${code}`), { status: response.status, code: body.code });
+  }
   return body;
 }
 
+// ---- a refused token stops everything -----------------------------------------------------
+
+const TOKEN_REFUSED = 'The gateway refused the token. Paste the token printed by "npm start" (or kept in data/token) at the top right.';
+let tokenIsBad = false;
+
+/** Retrying with a refused token cannot succeed: every socket stops and the page says why. */
+function tokenRefused(text = TOKEN_REFUSED) {
+  showBanner(text);
+  if (tokenIsBad) return;
+  tokenIsBad = true;
+  chat.socket.fail(text);
+  for (const { tab } of shells.values()) if (tab.status.state !== 'idle' && tab.status.state !== 'stopped') tab.socket.fail(text);
+}
+
+let probing = false;
+/**
+ * A browser hides a refused upgrade's HTTP status (the socket just closes, 1006), so a socket
+ * that closes before it opened asks REST whether the token is the reason.
+ */
+async function probeToken() {
+  if (probing || tokenIsBad) return;
+  probing = true;
+  try {
+    await fetch('/api/config', { headers: { authorization: `Bearer ${token}` } }).then((response) => {
+      if (response.status === 401) tokenRefused();
+    });
+  } catch {
+    // The gateway is down: the backoff goes on.
+  } finally {
+    probing = false;
+  }
+}
+
+function watchClose(close) {
+  if (close.code === CLOSE_CODES.TOKEN_EXPIRED) tokenRefused(`${CLOSE.TOKEN_EXPIRED.reason}: paste a new token at the top right.`);
+  else if (!close.opened) void probeToken();
+}
+
 // ---- status pills --------------------------------------------------------------------------
+
+/** A close code as the gateway's table names it (`4401 Token expired`), else the number. */
+function closeText(close) {
+  const known = Object.values(CLOSE).find((entry) => entry.code === close.code && entry.reason !== '');
+  const reason = close.reason || known?.reason || '';
+  return reason ? `${close.code} ${reason}` : String(close.code);
+}
 
 function describeStatus(status, openText) {
   const wait = Math.max(0, status.retryAt - Date.now());
@@ -97,9 +139,11 @@ function describeStatus(status, openText) {
     case 'offline':
       return `network down (simulated) · ${retry}`;
     case 'waiting':
-      return `reconnecting · ${retry}${status.lastClose?.code ? ` · closed ${status.lastClose.code}` : ''}`;
+      return `reconnecting · ${retry}${status.lastClose?.code ? ` · closed ${closeText(status.lastClose)}` : ''}`;
     case 'stopped':
       return 'detached';
+    case 'failed':
+      return `failed: ${status.error}`;
     default:
       return 'not connected';
   }
@@ -130,6 +174,7 @@ function viewFor(sessionId) {
 
 const chat = new ChatClient({
   url: () => socketUrl('/ws'),
+  onClose: watchClose,
   onEvent: (session, frame, origin) => viewFor(session.sessionId).render(frame, origin),
   onAck: (session, ack) => viewFor(session.sessionId).logFrame(ack, ack.gap ? 'gap' : 'ack'),
   onDuplicate: (session, frame) => viewFor(session.sessionId).logFrame(frame, 'duplicate'),
@@ -142,21 +187,54 @@ const chat = new ChatClient({
   onSessionChange(session) {
     viewFor(session.sessionId).syncPending(session);
     if (session.sessionId === selected) renderSelected();
-    renderMySessions();
   },
   onStatus: renderChatStatus,
 });
 
-function rememberSession(sessionId) {
-  const list = readJson(STORAGE.sessions, []).filter((id) => id !== sessionId);
-  list.unshift(sessionId);
-  localStorage.setItem(STORAGE.sessions, JSON.stringify(list.slice(0, REMEMBERED_SESSIONS)));
+const sessionList = new SessionList({
+  list: $('sessions-list'),
+  more: $('sessions-more'),
+  api,
+  onOpen: (sessionId) => void select(sessionId),
+  onDeleted: forgetSession,
+  onError: (text) => showBanner(text),
+});
+
+/** The latest select() asked for: an older one whose history arrives late does not take the view. */
+let selecting = null;
+
+/**
+ * Opens a session: it must exist (GET its history over REST; 404 refuses a made-up id), its
+ * history is drawn, then the socket subscribes after the last seq loaded.
+ * @returns {Promise<boolean>} false when there is no such session
+ */
+async function select(sessionId) {
+  selecting = sessionId;
+  if (!chat.sessions.has(sessionId)) {
+    let history;
+    try {
+      history = await loadHistory(api, sessionId);
+    } catch (error) {
+      if (error.status === 404) {
+        if (selecting === sessionId) showBanner(`No session "${sessionId}" on this gateway (GET /api/providers/sessions/:id/messages answered 404).`, 'warn');
+        if (localStorage.getItem(STORAGE.lastSession) === sessionId) localStorage.removeItem(STORAGE.lastSession);
+      } else if (error.status !== 401) {
+        showBanner(`Could not load session ${sessionId}: ${error.message}`);
+      }
+      return false;
+    }
+    // Another select() may have opened it while this one waited.
+    if (!chat.sessions.has(sessionId)) chat.open(sessionId, history);
+  }
+  if (selecting !== sessionId) return true;
+  show(sessionId);
+  return true;
 }
 
-function select(sessionId) {
+function show(sessionId) {
   selected = sessionId;
-  chat.open(sessionId);
-  rememberSession(sessionId);
+  localStorage.setItem(STORAGE.lastSession, sessionId);
+  sessionList.select(sessionId);
   const view = viewFor(sessionId);
   $('transcripts').replaceChildren(view.transcript);
   $('frame-logs').replaceChildren(view.frameLog);
@@ -167,7 +245,28 @@ function select(sessionId) {
   $('open-tab').href = `/?session=${encodeURIComponent(sessionId)}`;
   $('open-tab').hidden = false;
   renderSelected();
-  renderMySessions();
+  renderChatStatus();
+}
+
+/** A deleted session leaves the tab: unsubscribed, its view dropped, the panel emptied if shown. */
+function forgetSession(sessionId) {
+  chat.forget(sessionId);
+  views.delete(sessionId);
+  if (localStorage.getItem(STORAGE.lastSession) === sessionId) localStorage.removeItem(STORAGE.lastSession);
+  if (selected !== sessionId) return;
+  selected = null;
+  $('chat-title').textContent = 'No session yet';
+  $('chat-title').removeAttribute('title');
+  $('run-state').hidden = true;
+  $('open-tab').hidden = true;
+  $('transcripts').replaceChildren(el('p', 'empty', 'The session was deleted. Create or open another (left).'));
+  $('frame-logs').replaceChildren();
+  $('unseen-notice').hidden = true;
+  $('gap-notice').hidden = true;
+  const params = new URLSearchParams(location.search);
+  params.delete('session');
+  const query = params.toString();
+  history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}`);
   renderChatStatus();
 }
 
@@ -182,6 +281,7 @@ function renderSelected() {
   badge.dataset.state = session.running ? 'running' : 'idle';
   $('abort').disabled = !session.running;
   $('stat-last-seq').textContent = String(session.lastSeq);
+  $('stat-history').textContent = String(session.stats.history);
   $('stat-live').textContent = String(session.stats.live);
   $('stat-replayed').textContent = String(session.stats.replayed);
   $('stat-duplicates').textContent = String(session.stats.duplicates);
@@ -192,53 +292,46 @@ function renderSelected() {
   $('gap-text').textContent = session.gap ? `Events were lost: ${session.gap.reason} Reload the session to continue from what the gateway has.` : '';
   const unseen = $('unseen-notice');
   unseen.hidden = session.unseenBefore === 0;
-  unseen.textContent = `This tab joined after seq ${session.unseenBefore}: a finished run is not replayed to a new viewer (a full client loads that history over REST). New runs show here live.`;
+  unseen.textContent = `Events up to seq ${session.unseenBefore} came after the history was loaded (GET …/messages): reload the page to see them. New runs show here live.`;
 }
 
-$('gap-reload').addEventListener('click', () => {
+$('gap-reload').addEventListener('click', async () => {
   const session = chat.sessions.get(selected);
   if (!session) return;
-  viewFor(selected).clear();
-  chat.reload(session);
+  const sessionId = selected;
+  let history;
+  try {
+    history = await loadHistory(api, sessionId);
+  } catch (error) {
+    showBanner(`Could not reload session ${sessionId}: ${error.message}`);
+    return;
+  }
+  viewFor(sessionId).clear();
+  chat.reload(session, history);
   renderSelected();
 });
-
-function renderMySessions() {
-  const list = $('my-sessions');
-  list.replaceChildren();
-  for (const sessionId of readJson(STORAGE.sessions, [])) {
-    const session = chat.sessions.get(sessionId);
-    const item = el('li', sessionId === selected ? 'selected' : '');
-    item.dataset.sessionId = sessionId;
-    const open = el('button', 'link', shortId(sessionId));
-    open.type = 'button';
-    open.title = sessionId;
-    open.addEventListener('click', () => select(sessionId));
-    item.append(open);
-    if (session) item.append(el('span', `dot ${session.running ? 'running' : 'idle'}`, session.running ? 'running' : `seq ${session.lastSeq}`));
-    list.append(item);
-  }
-}
 
 $('new-session').addEventListener('submit', async (event) => {
   event.preventDefault();
   try {
     const { sessionId } = await api('/api/providers/sessions', {
       method: 'POST',
-      body: JSON.stringify({ provider: 'demo', projectPath: $('session-path').value }),
+      body: JSON.stringify({ provider: $('session-provider').value || 'demo', projectPath: $('session-path').value }),
     });
-    select(sessionId);
+    await select(sessionId);
+    void sessionList.refresh().catch(() => undefined);
     $('prompt').focus();
   } catch (error) {
     showBanner(`Could not create a session: ${error.message}`);
   }
 });
 
-$('open-session').addEventListener('submit', (event) => {
+$('open-session').addEventListener('submit', async (event) => {
   event.preventDefault();
   const id = $('open-id').value.trim();
-  if (id) select(id);
-  $('open-id').value = '';
+  if (!id) return;
+  // Cleared only when the id was a session: a typo stays in the field to be fixed.
+  if (await select(id)) $('open-id').value = '';
 });
 
 $('composer').addEventListener('submit', (event) => {
@@ -285,6 +378,7 @@ function saveShells() {
 
 function shellStateText(tab) {
   if (tab.status.state === 'idle') return 'not attached';
+  if (tab.status.state === 'failed') return `failed · ${tab.status.error}`;
   if (tab.status.state === 'stopped') return 'detached · the PTY keeps running';
   return describeStatus(tab.status, 'attached');
 }
@@ -310,6 +404,7 @@ function addShell(spec) {
     cols: terminalCols(),
     rows: SHELL_ROWS,
     onChange: () => renderShell(id),
+    onClose: watchClose,
   });
   view.append(toolbar, tab.element);
   const entry = { tab, view, state, detach, reattach, links };
@@ -337,7 +432,11 @@ function addShell(spec) {
 function showShell(id) {
   activeShell = id;
   renderShellTabs();
-  shells.get(id)?.tab.focus();
+  const tab = shells.get(id)?.tab;
+  // The screen is drawn at its full size at once (empty until attached), not as a thin strip
+  // that grows on Reattach; xterm measures on mount, so only once the view is visible.
+  tab?.mount();
+  tab?.focus();
 }
 
 function renderShell(id) {
@@ -346,9 +445,10 @@ function renderShell(id) {
   const { tab, state, detach, reattach, links } = entry;
   state.textContent = shellStateText(tab);
   state.dataset.state = tab.status.state;
-  const live = tab.status.state !== 'idle' && tab.status.state !== 'stopped';
+  const live = !['idle', 'stopped', 'failed'].includes(tab.status.state);
   detach.disabled = !live;
   reattach.disabled = live;
+  reattach.textContent = tab.status.state === 'failed' ? 'Retry' : 'Reattach';
   links.replaceChildren(...tab.authUrls.map((url) => Object.assign(el('a', '', 'login link'), { href: url, target: '_blank', rel: 'noopener noreferrer' })));
   const button = $('shell-tabs').querySelector(`[data-id="${CSS.escape(id)}"] .dot`);
   if (button) button.dataset.state = tab.status.state;
@@ -392,7 +492,7 @@ $('drop').addEventListener('click', () => {
   const ms = Number($('drop-ms').value);
   chat.drop(ms);
   for (const { tab } of shells.values()) {
-    if (tab.status.state !== 'idle' && tab.status.state !== 'stopped') tab.drop(ms);
+    if (!['idle', 'stopped', 'failed'].includes(tab.status.state)) tab.drop(ms);
   }
 });
 
@@ -452,8 +552,9 @@ function renderActors({ chat: chatActors = [], shell: shellActors = [] }) {
 }
 
 async function poll() {
+  if (tokenIsBad) return;
   try {
-    const [runs, actors] = await Promise.all([api('/api/providers/sessions/running'), api('/api/actors')]);
+    const [runs, actors] = await Promise.all([api('/api/providers/sessions/running'), api('/api/actors'), sessionList.refresh()]);
     renderRunning(runs);
     renderActors(actors);
   } catch {
@@ -472,15 +573,16 @@ async function start() {
   try {
     const config = await api('/api/config');
     for (const id of ['session-path', 'shell-path']) if (!$(id).value) $(id).value = config.defaultProjectPath ?? '';
-  } catch {
-    // Left empty: the gateway uses its own directory for an empty path.
+    if (Array.isArray(config.workspaceRoots)) $('workspace-roots').textContent = config.workspaceRoots.join(', ');
+    // The demo first, then every ACP agent started with --agent (GET /api/config lists them).
+    if (Array.isArray(config.providers)) $('session-provider').replaceChildren(...config.providers.map((name) => el('option', '', name)));
+  } catch (error) {
+    // A refused token: nothing would work (the banner says so); no socket keeps knocking.
+    if (error.status === 401) return;
   }
   chat.start();
-  const wanted = new URLSearchParams(location.search).get('session');
-  const remembered = readJson(STORAGE.sessions, []);
-  if (wanted) select(wanted);
-  else if (remembered.length > 0) select(remembered[0]);
-  renderMySessions();
+  const wanted = new URLSearchParams(location.search).get('session') ?? localStorage.getItem(STORAGE.lastSession);
+  if (wanted) await select(wanted);
   for (const spec of readJson(STORAGE.shells, [])) addShell(spec);
   if (shells.size > 0) showShell(shells.keys().next().value);
   await poll();

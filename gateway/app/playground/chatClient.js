@@ -1,11 +1,13 @@
 // The /ws chat client, written against docs/PROTOCOL.md §2 only, so it doubles as a reference:
+// a session opens with the history the page loaded over REST (GET …/messages), then subscribes
+// with the last seq of that history, so nothing shows twice;
 // one socket for every session of the tab; on each (re)connect it subscribes every session with
 // the last seq it applied; it drops frames it already has (dedupe by seq); it tells replayed
 // frames from live ones (seq ≤ the ack's lastSeq); and a gap (the ack's `gap`, or a hole in the
 // seqs) is shown as a notice to reload, never papered over.
 import { ReconnectingSocket } from './socket.js';
 
-/** @typedef {'live' | 'replay'} Origin */
+/** @typedef {'history' | 'live' | 'replay'} Origin  history: loaded over REST before subscribing */
 
 export class ChatSession {
   constructor(sessionId) {
@@ -15,7 +17,7 @@ export class ChatSession {
     /** Frames up to this seq, after the latest ack, are replays. */
     this.replayUntil = 0;
     this.acks = 0;
-    this.stats = { live: 0, replayed: 0, duplicates: 0 };
+    this.stats = { history: 0, live: 0, replayed: 0, duplicates: 0 };
     /** null, or { reason, afterSeq } when events were lost and the view must be reloaded. */
     this.gap = null;
     /** History this tab never got: a new tab on a finished session is not replayed (PROTOCOL §2). */
@@ -39,6 +41,7 @@ export class ChatClient {
    * @param {(frame: object) => void} options.onGatewayFrame   protocol_error, session_upserted, …
    * @param {(session: ChatSession) => void} options.onSessionChange
    * @param {(status: object) => void} options.onStatus
+   * @param {(close: object) => void} [options.onClose]  closes the page did not ask for (socket.js)
    */
   constructor(options) {
     this.options = options;
@@ -49,6 +52,7 @@ export class ChatClient {
       onOpen: () => this.subscribe([...this.sessions.values()]),
       onMessage: (text) => this.receive(text),
       onStatus: options.onStatus,
+      onClose: options.onClose,
     });
   }
 
@@ -56,36 +60,45 @@ export class ChatClient {
     this.socket.start();
   }
 
-  /** Watches a session from this tab (idempotent). */
-  open(sessionId) {
+  /**
+   * Watches a session from this tab (idempotent). `history`: the session's frames loaded over
+   * REST, in seq order; they are applied first and the subscribe asks only for what follows.
+   */
+  open(sessionId, history = []) {
     let session = this.sessions.get(sessionId);
     if (!session) {
       session = new ChatSession(sessionId);
       this.sessions.set(sessionId, session);
+      for (const frame of history) if (typeof frame?.seq === 'number') this.apply(session, frame, 'history');
       this.subscribe([session]);
     }
     return session;
+  }
+
+  /** Stops watching a session (it was deleted): the gateway is told, the tab forgets it. */
+  forget(sessionId) {
+    if (!this.sessions.delete(sessionId)) return;
+    this.socket.send({ type: 'chat.unsubscribe', sessions: [sessionId] });
   }
 
   subscribe(sessions) {
     if (sessions.length === 0) return;
     this.socket.send({
       type: 'chat.subscribe',
-      // A tab with nothing yet asks for the session's whole retained history (`history`), earlier
-      // runs included; without it a fresh subscriber gets only the running run.
-      sessions: sessions.map((s) => (s.lastSeq === 0 ? { sessionId: s.sessionId, lastSeq: 0, history: true } : { sessionId: s.sessionId, lastSeq: s.lastSeq })),
+      // The history came over REST, so the socket is asked only for what follows it. (With
+      // `lastSeq: 0` a running run is still replayed from its start; `history: true` would
+      // replay the REST history a second time.)
+      sessions: sessions.map((s) => ({ sessionId: s.sessionId, lastSeq: s.lastSeq })),
     });
   }
 
   /**
-   * A gap cannot be filled over the socket: a full client reloads the history over REST. Here the
-   * view starts again as a new viewer would (its history is replayed from the log's oldest event).
+   * A gap cannot be filled over the socket: the page loads the history over REST again and the
+   * session starts afresh from it.
    */
-  reload(session) {
-    const fresh = new ChatSession(session.sessionId);
-    this.sessions.set(session.sessionId, fresh);
-    this.subscribe([fresh]);
-    return fresh;
+  reload(session, history = []) {
+    this.sessions.delete(session.sessionId);
+    return this.open(session.sessionId, history);
   }
 
   sendPrompt(sessionId, content) {
@@ -132,7 +145,8 @@ export class ChatClient {
     session.running = ack.isProcessing === true;
     session.runId = ack.runId ?? null;
     if (session.lastSeq === 0 && !session.running && ack.lastSeq > 0) {
-      // A fresh view of a finished session: no replay comes; what came before is REST's job.
+      // Events the REST history did not have yet (a run that started and ended in between): no
+      // replay comes for a finished run; "Reload session" loads them.
       session.unseenBefore = ack.lastSeq;
       session.lastSeq = ack.lastSeq;
     }
@@ -146,7 +160,7 @@ export class ChatClient {
     this.options.onSessionChange(session);
   }
 
-  apply(session, frame) {
+  apply(session, frame, from = null) {
     if (frame.seq <= session.lastSeq) {
       session.stats.duplicates += 1;
       this.options.onDuplicate(session, frame);
@@ -157,8 +171,9 @@ export class ChatClient {
       session.gap = { reason: `Frames ${session.lastSeq + 1}–${frame.seq - 1} never arrived.`, afterSeq: session.lastSeq };
     }
     session.lastSeq = frame.seq;
-    const origin = frame.seq <= session.replayUntil ? 'replay' : 'live';
-    if (origin === 'replay') session.stats.replayed += 1;
+    const origin = from ?? (frame.seq <= session.replayUntil ? 'replay' : 'live');
+    if (origin === 'history') session.stats.history += 1;
+    else if (origin === 'replay') session.stats.replayed += 1;
     else session.stats.live += 1;
     this.track(session, frame);
     this.options.onEvent(session, frame, origin);

@@ -1,13 +1,9 @@
 // Draws one chat session: every sequenced frame becomes an element carrying its seq (so the
 // page can show, and a test can check, that no frame is missing or doubled), streamed words are
-// gathered into one answer bubble, and permission requests become Approve/Deny cards.
+// gathered into one answer bubble, permission requests become Approve/Deny cards, and the user's
+// own prompt (the run's first frame, `{kind: 'text', role: 'user'}`) is drawn as the user's message.
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { el } from './dom.js';
 
 function describeInput(input) {
   if (!input || typeof input !== 'object') return '';
@@ -65,6 +61,7 @@ export class ChatView {
       node.dataset.seq = seq;
       node.dataset.kind = frame.kind;
       if (origin === 'replay') node.classList.add('replayed');
+      if (origin === 'history') node.classList.add('from-history');
       return node;
     };
     if (frame.kind !== 'stream_delta') this.bubble = null;
@@ -111,7 +108,7 @@ export class ChatView {
         break;
       }
       case 'text':
-        this.transcript.append(tag(el('div', 'event text', String(frame.content ?? ''))));
+        this.transcript.append(tag(el('div', frame.role === 'user' ? 'event user' : 'event text', String(frame.content ?? ''))));
         break;
       case 'error':
         this.transcript.append(tag(el('div', 'event error', `error: ${frame.content ?? frame.error ?? ''}`)));

@@ -1,10 +1,20 @@
 // One terminal of the playground: an xterm.js screen on a /shell socket (docs/SHELL.md). Every
 // (re)connect sends the same `init`, so the gateway attaches it to the same PTY and repaints the
 // screen (its restore frame starts with a full reset). Detach closes the socket on purpose:
-// the PTY keeps running until the gateway's detach timeout.
+// the PTY keeps running until the gateway's detach timeout. An `error` frame before any output
+// means the gateway refused the `init` (a path outside the workspace, too many terminals): the
+// tab fails (no retry loop, nothing shown as attached) and says why.
 import { Terminal } from '/vendor/xterm/xterm.mjs';
 
+import { PROJECT_PATH_ERRORS } from './codes.js';
 import { ReconnectingSocket } from './socket.js';
+
+/** What a refused init says: the cause behind a project-path code, else the gateway's message. */
+export function describeShellError(frame) {
+  const message = String(frame?.message ?? 'error');
+  const cause = typeof frame?.code === 'string' && Object.hasOwn(PROJECT_PATH_ERRORS, frame.code) ? PROJECT_PATH_ERRORS[frame.code] : null;
+  return cause ? `${message}: ${cause} (${frame.code})` : message;
+}
 
 const THEME = { background: '#0f1419', foreground: '#d7dde4', cursor: '#f0c674', selectionBackground: '#2d4a63' };
 
@@ -16,6 +26,7 @@ export class ShellTab {
    * @param {number} options.cols
    * @param {number} options.rows
    * @param {(tab: ShellTab) => void} options.onChange
+   * @param {(close: object) => void} [options.onClose]  closes the page did not ask for (socket.js)
    */
   constructor(options) {
     this.spec = options.spec;
@@ -24,6 +35,8 @@ export class ShellTab {
     this.onChange = options.onChange;
     this.authUrls = [];
     this.error = null;
+    /** True once output arrived on the current socket: an error before that is a refused init. */
+    this.started = false;
     this.element = document.createElement('div');
     this.element.className = 'terminal-host';
     this.element.dataset.shell = this.spec.name;
@@ -33,6 +46,7 @@ export class ShellTab {
       onOpen: () => this.sendInit(),
       onMessage: (text) => this.receive(text),
       onStatus: () => this.onChange(this),
+      onClose: options.onClose,
     });
   }
 
@@ -61,6 +75,10 @@ export class ShellTab {
     this.socket.start();
   }
 
+  get failed() {
+    return this.socket.status.state === 'failed';
+  }
+
   detach() {
     this.socket.stop('detached');
   }
@@ -80,6 +98,7 @@ export class ShellTab {
   }
 
   sendInit() {
+    this.started = false;
     this.socket.send({
       type: 'init',
       projectPath: this.spec.projectPath,
@@ -102,6 +121,7 @@ export class ShellTab {
     }
     switch (frame?.type) {
       case 'output':
+        this.started = true;
         this.terminal.write(String(frame.data ?? ''));
         break;
       case 'auth_url':
@@ -109,8 +129,10 @@ export class ShellTab {
         this.onChange(this);
         break;
       case 'error':
-        this.error = String(frame.message ?? 'error');
+        this.error = describeShellError(frame);
         this.terminal.write(`\r\n\x1b[31m${this.error}\x1b[0m\r\n`);
+        // Refused before it started: retrying the same init would be refused again.
+        if (!this.started) this.socket.fail(this.error);
         this.onChange(this);
         break;
     }

@@ -2,8 +2,13 @@
 // jitter, so a gateway restart does not get every tab knocking at the same instant.
 // drop(ms) pulls the network for a while (the page's "drop connection" button): the socket is
 // closed and every reconnect attempt fails until the time is up, as on a real outage.
+// fail(text) stops it for good with a reason (a refused token): retrying cannot help.
 
 export const BACKOFF = { initialMs: 250, maxMs: 8000, factor: 2 };
+/** RFC 6455 normal closure: the page closes on purpose (Detach, Forget). */
+const NORMAL_CLOSURE = 1000;
+/** The page's own code for a simulated outage (private-use range; the gateway never sends it). */
+export const PAGE_DROP_CODE = 4000;
 
 /** The delay before attempt `attempt` (1-based): 250, 500, 1000 … 8000 ms, each scaled by 0.5–1. */
 export function backoffDelay(attempt, random = Math.random) {
@@ -18,6 +23,9 @@ export class ReconnectingSocket {
    * @param {(socket: ReconnectingSocket) => void} [options.onOpen]
    * @param {(data: string) => void} [options.onMessage]
    * @param {(status: object) => void} [options.onStatus]
+   * @param {(close: { code: number, reason: string, opened: boolean }) => void} [options.onClose]
+   *        every close the page did not ask for; `opened` is false when the socket never opened
+   *        (a refused upgrade looks like that: browsers hide its HTTP status)
    */
   constructor(options) {
     this.options = options;
@@ -27,7 +35,7 @@ export class ReconnectingSocket {
     this.retryTimer = null;
     this.offlineUntil = 0;
     this.connects = 0;
-    this.status = { state: 'idle', attempt: 0, retryAt: 0, lastClose: null, connects: 0 };
+    this.status = { state: 'idle', attempt: 0, retryAt: 0, lastClose: null, connects: 0, error: null };
   }
 
   get isOpen() {
@@ -48,8 +56,14 @@ export class ReconnectingSocket {
     this.retryTimer = null;
     const ws = this.ws;
     this.ws = null;
-    if (ws) ws.close(1000, reason);
+    if (ws) ws.close(NORMAL_CLOSURE, reason);
     this.setStatus({ state: 'stopped', retryAt: 0 });
+  }
+
+  /** Stops for good because retrying cannot help; `error` says why (shown by the page). */
+  fail(error) {
+    this.stop('failed');
+    this.setStatus({ state: 'failed', error });
   }
 
   /** Simulated network loss: close now, refuse to connect for `ms`, then back off as usual. */
@@ -57,8 +71,8 @@ export class ReconnectingSocket {
     this.offlineUntil = Date.now() + ms;
     const ws = this.ws;
     this.ws = null;
-    if (ws) ws.close(4000, 'playground: connection dropped');
-    if (this.running) this.scheduleRetry({ code: 4000, reason: 'dropped by the page' });
+    if (ws) ws.close(PAGE_DROP_CODE, 'playground: connection dropped');
+    if (this.running) this.scheduleRetry({ code: PAGE_DROP_CODE, reason: 'dropped by the page' });
   }
 
   /** Sends a JSON frame; false when the socket is not open (the caller decides what that means). */
@@ -76,7 +90,7 @@ export class ReconnectingSocket {
       this.scheduleRetry({ code: 0, reason: 'network down (simulated)' });
       return;
     }
-    this.setStatus({ state: 'connecting', attempt: this.attempt, retryAt: 0 });
+    this.setStatus({ state: 'connecting', attempt: this.attempt, retryAt: 0, error: null });
     let ws;
     try {
       ws = new WebSocket(this.options.url());
@@ -85,7 +99,9 @@ export class ReconnectingSocket {
       return;
     }
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       if (this.ws !== ws) return;
       this.attempt = 0;
       this.connects += 1;
@@ -100,6 +116,8 @@ export class ReconnectingSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.running) this.scheduleRetry({ code: event.code, reason: event.reason });
+      // After the retry is planned, so a listener that decides to fail() cancels it.
+      this.options.onClose?.({ code: event.code, reason: event.reason, opened });
     };
   }
 
