@@ -51,6 +51,18 @@ test('no frame lost or doubled, no byte missing, every socket back', () => {
   for (const check of correctness) assert.ok(check.met, `${check.id}: ${check.target} — ${check.detail}`);
 });
 
+test('the peers ran beside the corked baseline, and socket.io recovered its sessions', () => {
+  const peersOf = (id: string) => report.workloads.find((w) => w.id === id)?.metrics.map((m) => Object.keys(m.peers ?? {}).sort().join(','));
+  for (const id of ['fanout', 'latency', 'storm']) {
+    for (const peers of peersOf(id) ?? []) assert.is(peers, 'socketio,uncorked', `${id}: a metric without both peers`);
+  }
+  for (const peers of peersOf('memory') ?? []) assert.is(peers, 'socketio', 'memory: a metric without socket.io');
+  const recovery = report.workloads.find((w) => w.id === 'storm')?.checks.find((c) => c.target.startsWith('socket.io'));
+  assert.ok(recovery, 'the storm reports socket.io recovery');
+  // Every socket socket.io held a session for came back through connectionStateRecovery, with nothing lost or doubled.
+  assert.match(recovery!.detail, /^0 gaps, 0 duplicates; (\d+) of \1 sockets recovered/);
+});
+
 test('the report renders every workload', () => {
   const text = renderText(report);
   const markdown = renderMarkdown(report);
@@ -58,6 +70,7 @@ test('the report renders every workload', () => {
     assert.ok(text.includes(id), `${id} missing from the table`);
     assert.ok(markdown.includes(`| ${id} |`), `${id} missing from the markdown table`);
   }
+  assert.ok(markdown.includes('| gateway | corked bare | gateway ÷ corked bare | uncorked bare | socket.io | gateway ÷ socket.io |'), 'the side-by-side columns');
 });
 
 test.after(() => fs.rmSync(outDir, { recursive: true, force: true }));

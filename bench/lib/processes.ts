@@ -18,7 +18,9 @@ export interface Relay {
 }
 
 export interface Rig {
-  relays: Record<Side, Relay>;
+  relays: Partial<Record<Side, Relay>>;
+  /** The relay of a side this rig started (throws for one it did not). */
+  relay(side: Side): Relay;
   load: Remote<LoadApi>;
   stop(): Promise<void>;
 }
@@ -49,7 +51,10 @@ export class SharedProcesses {
     let relay = this.relays.get(side);
     if (!relay) {
       relay = (async () => {
-        const server = this.child<RelayServerApi>(relayUrl(side), { label: `${side} server` });
+        const real = spawnChild<RelayServerApi>(relayUrl(side), { nodeFlags: ['--expose-gc'], env: relayEnv(side), label: `${side} server` });
+        this.children.set(`relay:${side}`, real as unknown as Remote<Api>);
+        // Workloads stop their relays when done; a shared one is stopped once, by stop() below.
+        const server: Remote<RelayServerApi> = { pid: real.pid, call: real.call, stop: async () => {} };
         return { server, info: await server.call('info', null, 60_000) };
       })();
       this.relays.set(side, relay);
@@ -64,7 +69,16 @@ export class SharedProcesses {
   }
 }
 
-const relayUrl = (side: Side) => moduleUrl(side === 'gateway' ? '../servers/gatewayServer.ts' : '../servers/bareServer.ts');
+const RELAY_MODULES: Record<Side, string> = {
+  gateway: '../servers/gatewayServer.ts',
+  baseline: '../servers/bareServer.ts',
+  uncorked: '../servers/bareServer.ts',
+  socketio: '../servers/socketioServer.ts',
+};
+const relayUrl = (side: Side) => moduleUrl(RELAY_MODULES[side]);
+/** The bare relay corks per turn as the baseline, and not as the `uncorked` peer. */
+const relayEnv = (side: Side): Record<string, string> | undefined =>
+  side === 'baseline' ? { BENCH_BARE_CORK: '1' } : side === 'uncorked' ? { BENCH_BARE_CORK: '0' } : undefined;
 
 /** A helper child (log bench, raw PTY reader), or the shared one. */
 export function startChild<A extends Api>(ctx: BenchContext, path: string, options: SpawnOptions): Remote<A> {
@@ -80,7 +94,7 @@ export async function startRelay(
   if (ctx.shared) return ctx.shared.relay(side);
   const flags = [...(options.exposeGc ? ['--expose-gc'] : []), ...(options.nodeFlags ?? [])];
   if (options.profileName) flags.push(...profileFlags(ctx, `${options.profileName}-${side}`));
-  const server = spawnChild<RelayServerApi>(relayUrl(side), { nodeFlags: flags, label: `${side} server` });
+  const server = spawnChild<RelayServerApi>(relayUrl(side), { nodeFlags: flags, env: relayEnv(side), label: `${side} server` });
   const info = await server.call('info', null, 60_000);
   return { server, info };
 }
@@ -89,18 +103,22 @@ export function startLoad(ctx: BenchContext): Remote<LoadApi> {
   return startChild<LoadApi>(ctx, '../load/loadgen.ts', { label: 'load generator' });
 }
 
-/** Both servers and a load generator; both servers are profiled when the run asks for it. */
-export async function startRig(ctx: BenchContext, workloadId: string): Promise<Rig> {
+/** A server per side and a load generator; every server is profiled when the run asks for it. */
+export async function startRig(ctx: BenchContext, workloadId: string, sides: readonly Side[] = ['gateway', 'baseline']): Promise<Rig> {
   const load = startLoad(ctx);
-  const [gateway, baseline] = await Promise.all([
-    startRelay('gateway', ctx, { profileName: workloadId }),
-    startRelay('baseline', ctx, { profileName: workloadId }),
-  ]);
+  const started = await Promise.all(sides.map((side) => startRelay(side, ctx, { profileName: workloadId })));
+  const relays: Partial<Record<Side, Relay>> = {};
+  sides.forEach((side, i) => (relays[side] = started[i]));
   return {
-    relays: { gateway, baseline },
+    relays,
+    relay(side) {
+      const relay = relays[side];
+      if (!relay) throw new Error(`this rig has no ${side} server`);
+      return relay;
+    },
     load,
     async stop() {
-      await Promise.all([gateway.server.stop(), baseline.server.stop(), load.stop()]);
+      await Promise.all([...started.map((relay) => relay.server.stop()), load.stop()]);
     },
   };
 }

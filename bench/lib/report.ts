@@ -1,7 +1,7 @@
 /** The printed table, latest.json and latest.md of a benchmark run. */
 import os from 'node:os';
 
-import type { Metric, WorkloadResult } from './workload.js';
+import { PEER_LABELS, type Metric, type Peer, type WorkloadResult } from './workload.js';
 
 export interface MachineInfo {
   cpu: string;
@@ -60,6 +60,15 @@ const ratioCell = (m: Metric) =>
     ? `${formatRatio(m.ratio)}× (${formatRatio(m.pairedRatio.min)}–${formatRatio(m.pairedRatio.max)})`
     : 'n/a';
 
+const peerCell = (m: Metric, peer: Peer) => {
+  const figure = m.peers?.[peer];
+  return figure ? `${formatNumber(figure.spread.median)} (${formatNumber(figure.spread.min)}–${formatNumber(figure.spread.max)})` : '–';
+};
+const peerRatioCell = (m: Metric, peer: Peer) => {
+  const figure = m.peers?.[peer];
+  return figure && Number.isFinite(figure.ratio) ? `${formatRatio(figure.ratio)}×` : '–';
+};
+
 export interface TableRow {
   workload: string;
   metric: string;
@@ -67,7 +76,24 @@ export interface TableRow {
   gateway: string;
   baseline: string;
   ratio: string;
+  uncorked: string;
+  socketio: string;
+  /** gateway ÷ socket.io (medians). */
+  socketioRatio: string;
 }
+
+/** Column headings: the baseline is the corked bare relay; the peers follow the ratio. */
+const HEADINGS: Record<keyof TableRow, string> = {
+  workload: 'workload',
+  metric: 'metric',
+  unit: 'unit',
+  gateway: 'gateway',
+  baseline: 'corked bare',
+  ratio: 'gateway ÷ corked bare',
+  uncorked: PEER_LABELS.uncorked,
+  socketio: PEER_LABELS.socketio,
+  socketioRatio: 'gateway ÷ socket.io',
+};
 
 export function tableRows(report: RunReport): TableRow[] {
   const rows: TableRow[] = [];
@@ -80,6 +106,9 @@ export function tableRows(report: RunReport): TableRow[] {
         gateway: cell(m, 'gateway'),
         baseline: cell(m, 'baseline'),
         ratio: ratioCell(m),
+        uncorked: peerCell(m, 'uncorked'),
+        socketio: peerCell(m, 'socketio'),
+        socketioRatio: peerRatioCell(m, 'socketio'),
       });
     }
   }
@@ -87,7 +116,7 @@ export function tableRows(report: RunReport): TableRow[] {
 }
 
 export function renderText(report: RunReport): string {
-  const header: TableRow = { workload: 'workload', metric: 'metric', unit: 'unit', gateway: 'gateway median (min–max)', baseline: 'baseline median (min–max)', ratio: 'ratio (paired min–max)' };
+  const header: TableRow = { ...HEADINGS, ratio: `${HEADINGS.ratio} (paired min–max)` };
   const rows = [header, ...tableRows(report)];
   const keys = Object.keys(header) as Array<keyof TableRow>;
   const widths = keys.map((key) => Math.max(...rows.map((row) => row[key].length)));
@@ -114,11 +143,14 @@ export function renderMarkdown(report: RunReport): string {
     `Run ${report.startedAt}, ${report.size} size, ${report.reps} repetitions per side, ${report.durationSeconds.toFixed(0)} s.`,
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}; load average (1/5/15 min) ${m.loadAverage.join(' / ')} at the start, ${(report.loadAverageAtEnd ?? []).join(' / ') || 'n/a'} at the end.`,
     '',
-    'Each figure is the median of the repetitions with min–max; the ratio is gateway ÷ baseline of the medians, with the min–max of the per-repetition ratios. Both sides ran in the same run, interleaved.',
+    'Each figure is the median of the repetitions with min–max. The baseline is the bare `ws` relay corking each socket per event-loop turn, as the gateway does (the transport\'s limit); its ratio is gateway ÷ corked bare of the medians, with the min–max of the per-repetition ratios. The uncorked bare relay (bare `ws` as it comes) and socket.io 4.8 with `connectionStateRecovery` ran in the same run, interleaved, where a cell shows a figure. For every figure the unit says which way is better: frames/s and events/s higher, the rest lower.',
     '',
-    '| workload | metric | unit | gateway | baseline | ratio |',
-    '|---|---|---|---|---|---|',
-    ...tableRows(report).map((row) => `| ${row.workload} | ${mdEscape(row.metric)} | ${row.unit} | ${row.gateway} | ${row.baseline} | ${row.ratio} |`),
+    `| ${(Object.values(HEADINGS) as string[]).join(' | ')} |`,
+    `|${Object.keys(HEADINGS).map(() => '---').join('|')}|`,
+    ...tableRows(report).map(
+      (row) =>
+        `| ${row.workload} | ${mdEscape(row.metric)} | ${row.unit} | ${row.gateway} | ${row.baseline} | ${row.ratio} | ${row.uncorked} | ${row.socketio} | ${row.socketioRatio} |`,
+    ),
     '',
     '| workload | target | met | measured |',
     '|---|---|---|---|',

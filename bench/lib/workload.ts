@@ -19,6 +19,34 @@ export interface BenchContext {
   log(line: string): void;
 }
 
+/**
+ * Where a trial runs. `baseline` is the bare `ws` relay that corks each socket for the rest of
+ * the event-loop turn, as the gateway does: the physical limit of the transport, and what every
+ * ratio divides by. The peers are measured in the same run and shown beside it: the same relay
+ * without the cork (what bare `ws` does by default), and socket.io 4.8 with
+ * `connectionStateRecovery` (a room per session, the same frames).
+ */
+export type Peer = 'uncorked' | 'socketio';
+export type Side = 'gateway' | 'baseline' | Peer;
+export const PEERS: readonly Peer[] = ['uncorked', 'socketio'];
+export const PEER_LABELS: Record<Peer, string> = { uncorked: 'uncorked bare', socketio: 'socket.io' };
+/**
+ * What most chat workloads run: the gateway, the corked bare relay and both peers
+ * (`BENCH_PEERS=none` or `=socketio` runs fewer, to try a change faster; published runs use all).
+ */
+export const ALL_SIDES: readonly Side[] = [
+  'gateway',
+  'baseline',
+  ...PEERS.filter((peer) => !process.env.BENCH_PEERS || process.env.BENCH_PEERS.split(',').includes(peer)),
+];
+
+export interface PeerFigure {
+  spread: Spread;
+  /** gateway median ÷ this peer's median. */
+  ratio: number;
+  runs: number[];
+}
+
 export interface Metric {
   label: string;
   unit: string;
@@ -30,6 +58,8 @@ export interface Metric {
   /** Spread of gateway[i] ÷ baseline[i] over repetitions. */
   pairedRatio: Spread;
   runs: { gateway: number[]; baseline: number[] };
+  /** The same figure on the peers that ran it. */
+  peers?: Partial<Record<Peer, PeerFigure>>;
 }
 
 export interface Check {
@@ -66,10 +96,18 @@ export function metric(
   better: 'higher' | 'lower',
   gateway: number[],
   baseline: number[],
+  peers: Partial<Record<Peer, number[]>> = {},
 ): Metric {
   const g = spread(gateway);
   const b = spread(baseline);
   const paired = gateway.slice(0, Math.min(gateway.length, baseline.length)).map((value, i) => value / baseline[i]);
+  const figures: Partial<Record<Peer, PeerFigure>> = {};
+  for (const peer of PEERS) {
+    const runs = peers[peer];
+    if (!runs || runs.length === 0) continue;
+    const p = spread(runs);
+    figures[peer] = { spread: p, ratio: g.median / p.median, runs };
+  }
   return {
     label,
     unit,
@@ -79,27 +117,66 @@ export function metric(
     ratio: g.median / b.median,
     pairedRatio: spread(paired),
     runs: { gateway, baseline },
+    ...(Object.keys(figures).length > 0 ? { peers: figures } : {}),
   };
 }
 
-export type Side = 'gateway' | 'baseline';
+/** A metric from the trials of every side that ran (`interleave`'s result), one figure per trial. */
+export function sideMetric<T>(
+  label: string,
+  unit: string,
+  better: 'higher' | 'lower',
+  runs: Record<Side, T[]>,
+  pick: (trial: T) => number,
+): Metric {
+  const peers: Partial<Record<Peer, number[]>> = {};
+  for (const peer of PEERS) if (runs[peer].length > 0) peers[peer] = runs[peer].map(pick);
+  return metric(label, unit, better, runs.gateway.map(pick), runs.baseline.map(pick), peers);
+}
+
+/** Whether the gateway's median is ahead of (or level with) a peer's on this metric. */
+export const aheadOf = (m: Metric, peer: Peer): boolean | null => {
+  const figure = m.peers?.[peer];
+  if (!figure) return null;
+  return m.better === 'higher' ? m.gateway.median >= figure.spread.median : m.gateway.median <= figure.spread.median;
+};
+
+/** A check that the gateway is ahead of socket.io on each of `metrics` that measured it. */
+export function aheadOfSocketIo(metrics: readonly Metric[]): Check | null {
+  const measured = metrics.filter((m) => m.peers?.socketio);
+  if (measured.length === 0) return null;
+  const behind = measured.filter((m) => aheadOf(m, 'socketio') === false);
+  return {
+    target: 'ahead of socket.io on every figure',
+    met: behind.length === 0,
+    detail: behind.length === 0
+      ? `${measured.length} of ${measured.length} figures`
+      : `behind on ${behind.map((m) => `${m.label} (${m.gateway.median.toPrecision(3)} vs ${m.peers!.socketio!.spread.median.toPrecision(3)} ${m.unit})`).join('; ')}`,
+  };
+}
 
 /**
- * Runs `trial` for both sides `reps` times, alternating which goes first (ABBA…) so slow drift of
- * a shared machine lands on both; an optional unrecorded warm-up round goes first.
+ * Runs `trial` for every side `reps` times, reversing the order every repetition (ABBA…, ABCDDCBA…)
+ * so slow drift of a shared machine lands on all; an optional unrecorded warm-up round goes first.
  */
 export async function interleave<T>(
   reps: number,
   trial: (side: Side, rep: number) => Promise<T>,
-  options: { warmup?: boolean; log?: (line: string) => void; describe?: (side: Side, value: T) => string } = {},
+  options: {
+    warmup?: boolean;
+    log?: (line: string) => void;
+    describe?: (side: Side, value: T) => string;
+    /** The sides to run (default: gateway and baseline); the order reverses every repetition. */
+    sides?: readonly Side[];
+  } = {},
 ): Promise<Record<Side, T[]>> {
-  const results: Record<Side, T[]> = { gateway: [], baseline: [] };
+  const results: Record<Side, T[]> = { gateway: [], baseline: [], uncorked: [], socketio: [] };
+  const sides = options.sides ?? ['gateway', 'baseline'];
   if (options.warmup) {
-    await trial('gateway', -1);
-    await trial('baseline', -1);
+    for (const side of sides) await trial(side, -1);
   }
   for (let rep = 0; rep < reps; rep++) {
-    const order: Side[] = rep % 2 === 0 ? ['gateway', 'baseline'] : ['baseline', 'gateway'];
+    const order = rep % 2 === 0 ? [...sides] : [...sides].reverse();
     for (const side of order) {
       const value = await trial(side, rep);
       results[side].push(value);

@@ -6,10 +6,11 @@ import { nowUs, sleep } from '../lib/clock.js';
 import { serve } from '../lib/ipc.js';
 import { spread, summarizeLatency, type LatencySummary } from '../lib/stats.js';
 import { BENCH_TOKEN } from '../servers/relayApi.js';
-import { ChatClientPool } from './chatClients.js';
+import { ChatClientPool, type ChatProtocol, type ChatTarget } from './chatClients.js';
 import { measureRestore, readShellStream, type RestoreResult, type ShellTarget, type ThroughputResult } from './shellClient.js';
 
-const chatUrl = (port: number) => `ws://127.0.0.1:${port}/ws?token=${BENCH_TOKEN}`;
+const chatUrl = (port: number, protocol: ChatProtocol = 'ws') =>
+  protocol === 'socketio' ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket` : `ws://127.0.0.1:${port}/ws?token=${BENCH_TOKEN}`;
 const shellUrl = (port: number) => `ws://127.0.0.1:${port}/shell?token=${BENCH_TOKEN}`;
 
 let pool: ChatClientPool | null = null;
@@ -25,6 +26,8 @@ export interface StormResult {
   timedOut: boolean;
   medianCaughtUpMs: number;
   caughtUp: number;
+  /** socket.io: sockets whose session the server recovered (the rest subscribed again). */
+  recovered: number;
   clients: number;
   connectFailures: number;
 }
@@ -32,23 +35,23 @@ export interface StormResult {
 export interface LoadApi {
   [method: string]: (params: never) => unknown;
   /** Opens one socket per target, each subscribing to its session; resolves when all are acked. */
-  openChat(params: { port: number; targets: Array<{ sessionId: string; lastSeq: number }>; concurrency: number; timeoutMs: number }): Promise<{ clients: number; connectFailures: number }>;
+  openChat(params: { port: number; protocol?: ChatProtocol; targets: ChatTarget[]; concurrency: number; timeoutMs: number }): Promise<{ clients: number; connectFailures: number }>;
   arm(params: { perClient: number; latencySamples: number }): null;
   awaitTarget(params: { timeoutMs: number }): Promise<ReturnType<ChatClientPool['totals']>>;
   latency(params: null): LatencySummary;
   /** Waits until every client holds every seq up to its session's entry in `lastSeqs`. */
   awaitSeqs(params: { lastSeqs: Record<string, number>; timeoutMs: number }): Promise<ReturnType<ChatClientPool['totals']>>;
-  storm(params: { port: number; pauseMs: number; timeoutMs: number }): Promise<StormResult>;
+  storm(params: { port: number; protocol?: ChatProtocol; pauseMs: number; timeoutMs: number }): Promise<StormResult>;
   closeChat(params: null): Promise<null>;
   /** One fresh socket subscribes with `lastSeq` and reads until `untilSeq`; the connect is not timed. */
-  replay(params: { port: number; sessionId: string; lastSeq: number; untilSeq: number; timeoutMs: number }): Promise<{ ms: number; frames: number; gaps: number; dups: number }>;
+  replay(params: { port: number; protocol?: ChatProtocol; sessionId: string; lastSeq: number; untilSeq: number; timeoutMs: number }): Promise<{ ms: number; frames: number; gaps: number; dups: number }>;
   shellStream(params: { port: number; target: Omit<ShellTarget, 'url'>; expectChars: number; timeoutMs: number }): Promise<ThroughputResult>;
   shellRestore(params: { port: number; target: Omit<ShellTarget, 'url'>; marker: string; timeoutMs: number }): Promise<RestoreResult>;
 }
 
 const api: LoadApi = {
-  async openChat({ port, targets, concurrency, timeoutMs }) {
-    pool ??= new ChatClientPool(chatUrl(port));
+  async openChat({ port, protocol, targets, concurrency, timeoutMs }) {
+    pool ??= new ChatClientPool(chatUrl(port, protocol), protocol);
     await pool.open(targets, concurrency);
     const current = pool;
     await current.waitFor(current.allAcked, timeoutMs, 'subscribe acks');
@@ -76,16 +79,16 @@ const api: LoadApi = {
     );
     return current.totals();
   },
-  async storm({ port, pauseMs, timeoutMs }) {
+  async storm({ port, protocol, pauseMs, timeoutMs }) {
     const current = requirePool();
     const resume = current.dropAll();
     const carried = resume.reduce((sum, r) => ({ gaps: sum.gaps + r.gaps, dups: sum.dups + r.dups }), { gaps: 0, dups: 0 });
     await sleep(pauseMs);
-    const next = new ChatClientPool(chatUrl(port));
+    const next = new ChatClientPool(chatUrl(port, protocol), protocol);
     pool = next;
     const startUs = nowUs();
     // All at once: one handshake in flight per socket.
-    await next.open(resume.map(({ sessionId, lastSeq }) => ({ sessionId, lastSeq })), resume.length);
+    await next.open(resume.map(({ sessionId, lastSeq, pid, offset }) => ({ sessionId, lastSeq, pid, offset })), resume.length);
     const timedOut = await next
       .waitFor(() => next.clients.every((client) => client.caughtUpUs > 0), timeoutMs, 'every client to catch up')
       .then(() => false, () => true);
@@ -100,6 +103,7 @@ const api: LoadApi = {
       timedOut: timedOut || times.length < resume.length,
       medianCaughtUpMs: times.length ? spread(times).median : timeoutMs,
       caughtUp: times.length,
+      recovered: next.clients.filter((c) => c.recovered).length,
       clients: resume.length,
       connectFailures: next.connectFailures,
     };
@@ -109,8 +113,8 @@ const api: LoadApi = {
     pool = null;
     return null;
   },
-  async replay({ port, sessionId, lastSeq, untilSeq, timeoutMs }) {
-    const single = new ChatClientPool(chatUrl(port));
+  async replay({ port, protocol, sessionId, lastSeq, untilSeq, timeoutMs }) {
+    const single = new ChatClientPool(chatUrl(port, protocol), protocol);
     // Connected first, so only the subscribe → last replayed frame path is timed.
     const [client] = await single.open([{ sessionId, lastSeq }], 1, false);
     if (!client) throw new Error('could not connect');

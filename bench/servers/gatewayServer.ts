@@ -97,7 +97,7 @@ async function startRuns(sessionIds: string[]): Promise<void> {
 }
 
 const api: RelayServerApi = {
-  info: () => ({ port, pid: process.pid, workDir }),
+  info: () => ({ port, protocol: 'ws', pid: process.pid, workDir }),
   async createSessions({ count }) {
     const sessionIds: string[] = [];
     for (let i = 0; i < count; i++) sessionIds.push(store.createSession({ provider: PROVIDER, projectPath: workDir }).sessionId);

@@ -8,6 +8,8 @@ export const BENCH_TOKEN = 'bench-token';
 
 export interface ServerInfo {
   port: number;
+  /** How clients speak to its chat route: the gateway's `/ws` protocol, or socket.io's. */
+  protocol: 'ws' | 'socketio';
   pid: number;
   /** A directory PTYs may start in. */
   workDir: string;

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 
 import { sleep } from '../lib/clock.js';
 import { startLoad, startRelay } from '../lib/processes.js';
-import { interleave, metric, type BenchContext, type Workload } from '../lib/workload.js';
+import { aheadOfSocketIo, interleave, sideMetric, type BenchContext, type Side, type Workload } from '../lib/workload.js';
 
 const SIZES = {
   full: { sockets: 1000, sessions: 50 },
@@ -23,6 +23,8 @@ const TARGET_RATIO = 1.5;
 const WARMUP_SOCKETS = 50;
 /** 16 MiB semi-spaces: V8's default ceiling on 64-bit, set as the floor too so the size never changes. */
 const YOUNG_GENERATION_FLAGS = ['--min-semi-space-size=16', '--max-semi-space-size=16'];
+/** Corking changes nothing for an idle socket, so the uncorked relay is not run here. */
+const SIDES: readonly Side[] = ['gateway', 'baseline', 'socketio'];
 
 interface MemoryTrial {
   rssPerSocket: number;
@@ -39,21 +41,22 @@ export const idleMemory: Workload = {
   async run(ctx: BenchContext) {
     const { sockets, sessions } = SIZES[ctx.size];
     const load = startLoad(ctx);
-    let runs: Record<'gateway' | 'baseline', MemoryTrial[]>;
+    let runs: Record<Side, MemoryTrial[]>;
     try {
       runs = await interleave(
         ctx.reps,
         async (side) => {
           const relay = await startRelay(side, ctx, { exposeGc: true, nodeFlags: YOUNG_GENERATION_FLAGS });
           try {
-            const port = relay.info.port;
+            const { port, protocol } = relay.info;
             const warm = Array.from({ length: WARMUP_SOCKETS }, (_, i) => ({ sessionId: `warmup-${i % 5}`, lastSeq: 0 }));
-            await load.call('openChat', { port, targets: warm, concurrency: 50, timeoutMs: 30_000 });
+            await load.call('openChat', { port, protocol, targets: warm, concurrency: 50, timeoutMs: 30_000 });
             await load.call('closeChat', null);
             const before = await relay.server.call('memory', null);
             const ids = Array.from({ length: sessions }, () => randomUUID());
             await load.call('openChat', {
               port,
+              protocol,
               targets: Array.from({ length: sockets }, (_, i) => ({ sessionId: ids[i % sessions], lastSeq: 0 })),
               concurrency: 100,
               timeoutMs: 60_000,
@@ -72,6 +75,7 @@ export const idleMemory: Workload = {
           }
         },
         {
+          sides: SIDES,
           log: ctx.log,
           describe: (_s, v) => `${(v.rssPerSocket / 1024).toFixed(1)} KiB RSS, ${(v.heapPerSocket / 1024).toFixed(1)} KiB heap per socket`,
         },
@@ -79,10 +83,10 @@ export const idleMemory: Workload = {
     } finally {
       await load.stop();
     }
-    const kib = (values: number[]) => values.map((v) => v / 1024);
-    const rss = metric('RSS per socket', 'KiB', 'lower', kib(runs.gateway.map((r) => r.rssPerSocket)), kib(runs.baseline.map((r) => r.rssPerSocket)));
-    const heap = metric('heap used per socket', 'KiB', 'lower', kib(runs.gateway.map((r) => r.heapPerSocket)), kib(runs.baseline.map((r) => r.heapPerSocket)));
-    const external = metric('external + array buffers per socket', 'KiB', 'lower', kib(runs.gateway.map((r) => r.externalPerSocket)), kib(runs.baseline.map((r) => r.externalPerSocket)));
+    const rss = sideMetric('RSS per socket', 'KiB', 'lower', runs, (r) => r.rssPerSocket / 1024);
+    const heap = sideMetric('heap used per socket', 'KiB', 'lower', runs, (r) => r.heapPerSocket / 1024);
+    const external = sideMetric('external + array buffers per socket', 'KiB', 'lower', runs, (r) => r.externalPerSocket / 1024);
+    const vsSocketIo = aheadOfSocketIo([rss, heap]);
     return {
       id: idleMemory.id,
       title: idleMemory.title,
@@ -92,6 +96,7 @@ export const idleMemory: Workload = {
       checks: [
         { target: `RSS per socket ≤ ${TARGET_RATIO}× bare`, met: rss.ratio <= TARGET_RATIO, detail: `${rss.ratio.toFixed(2)}× (${rss.gateway.median.toFixed(1)} vs ${rss.baseline.median.toFixed(1)} KiB)` },
         { target: `heap per socket ≤ ${TARGET_RATIO}× bare`, met: heap.ratio <= TARGET_RATIO, detail: `${heap.ratio.toFixed(2)}× (${heap.gateway.median.toFixed(1)} vs ${heap.baseline.median.toFixed(1)} KiB)` },
+        ...(vsSocketIo ? [vsSocketIo] : []),
       ],
       notes: ['Per-socket figures include each side’s share of the 50 session objects (the gateway: 50 session actors).'],
       extra: {

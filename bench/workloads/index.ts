@@ -8,6 +8,7 @@ import { latency } from './latency.js';
 import { ptyThroughput } from './pty.js';
 import { reconnectStorm } from './reconnectStorm.js';
 import { replay } from './replay.js';
+import { scale } from './scale.js';
 import { screenRestore } from './screenRestore.js';
 
-export const WORKLOADS: Workload[] = [fanout, latency, replay, durableLog, reconnectStorm, idleMemory, ptyThroughput, screenRestore, actorChurn];
+export const WORKLOADS: Workload[] = [fanout, latency, replay, durableLog, reconnectStorm, idleMemory, ptyThroughput, screenRestore, actorChurn, scale];

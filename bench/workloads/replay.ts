@@ -27,7 +27,7 @@ export const replay: Workload = {
       runs = await interleave(
         reps,
         async (side) => {
-          const { server, info } = rig.relays[side];
+          const { server, info } = rig.relay(side);
           const { sessionIds } = await server.call('createSessions', { count: 1 });
           await server.call('burst', { sessionIds, perSession: events, batch: 500 });
           const result = await rig.load.call('replay', {
@@ -50,7 +50,7 @@ export const replay: Workload = {
     return {
       id: replay.id,
       title: replay.title,
-      baseline: 'bare ws relay sending the same frames from memory',
+      baseline: 'corked bare ws relay sending the same frames from memory',
       params: { events, reps },
       metrics: [m],
       checks: [

@@ -33,7 +33,7 @@ export const screenRestore: Workload = {
       runs = await interleave(
         reps,
         async (side) => {
-          const { info } = rig.relays[side];
+          const { info } = rig.relay(side);
           const marker = `RESTORE-READY-${runNumber++}`;
           return rig.load.call('shellRestore', {
             port: info.port,
