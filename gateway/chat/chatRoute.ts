@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
-
 import { WebSocket } from 'ws';
 
-import { subscriptionView, type ChatSessionLimits } from '../../machines/chatSession.machine.js';
+import type { ChatSessionLimits } from '../../machines/chatSession.machine.js';
 import { CLOSE } from '../../machines/protocolCodes.js';
 import type { ChatEventLog, SessionStore } from '../../persistence/types.js';
 import type { ActorHost } from '../actorHost.js';
@@ -13,10 +11,11 @@ import type { SendBudget } from '../sendBudget.js';
 import type { ChatDeps, ProviderRuntime } from '../types.js';
 import type { ChatEffects } from '../wiring.js';
 import { createChatConnections, type ChatConnection } from './chatConnections.js';
-import { decodeChatFrame, type ChatCommand } from './codec.js';
+import { createChatCommands } from './chatCommands.js';
+import { decodeChatFrame } from './codec.js';
 import { createFanout } from './fanout.js';
 import { createRuntimeActors } from './runtimeActors.js';
-import { createSessionActors } from './sessionActors.js';
+import { createSessionActors, type RunningRun } from './sessionActors.js';
 import { createSessionEffects } from './sessionEffects.js';
 
 /**
@@ -25,13 +24,7 @@ import { createSessionEffects } from './sessionEffects.js';
  * chat session machine's; this file maps sockets to subscriber ids and commands to events.
  */
 
-export interface RunningRun<TProvider extends string = string> {
-  sessionId: string;
-  provider: TProvider;
-  /** Epoch ms. */
-  startedAt: number;
-  lastSeq: number;
-}
+export type { RunningRun } from './sessionActors.js';
 
 export interface ChatRoute extends RouteHandler {
   /** The run machine's effects on the host's runtime, for the wiring module. */
@@ -76,35 +69,31 @@ export interface ChatRouteOptions {
 /** How long a closing gateway lets runtimes answer their abort before runs are ended regardless. */
 export const SHUTDOWN_ABORT_GRACE_MS = 2000;
 
-export function createChatRoute(options: ChatRouteOptions): ChatRoute {
-  const { host, limits, logger, runtime, sessions, log, sendBudget } = options;
-  const now = options.now ?? Date.now;
-  const connections = createChatConnections({ limits, logger, sendBudget, now });
-  const { sendError } = connections;
-
-  const effects = createSessionEffects({
-    connections,
-    fanout: () => fanout,
-    log,
-    runtime,
-    sessions,
-    logger,
-    now,
-    onAttention: options.onAttention,
-  });
-  const sessionLimits: ChatSessionLimits = {
+/** What each session machine is given of the gateway's limits. */
+function sessionLimitsOf(limits: GatewayLimits): ChatSessionLimits {
+  return {
     sessionIdleTtlMs: limits.sessionIdleTtlMs,
     lockedSessionTimeoutMs: limits.lockedSessionTimeoutMs,
     abortTimeoutMs: limits.abortTimeoutMs,
     shutdownAbortGraceMs: SHUTDOWN_ABORT_GRACE_MS,
     clientMessageIdWindowMs: limits.clientMessageIdWindowMs,
   };
+}
+
+export function createChatRoute(options: ChatRouteOptions): ChatRoute {
+  const { host, limits, logger, runtime, sessions, log, sendBudget } = options;
+  const now = options.now ?? Date.now;
+  const connections = createChatConnections({ limits, logger, sendBudget, now });
+  const { sendError } = connections;
+
+  const { onAttention } = options;
+  const effects = createSessionEffects({ connections, fanout: () => fanout, log, runtime, sessions, logger, now, onAttention });
   const actors = createSessionActors({
     host,
     log,
     logger,
     maxLiveSessions: limits.maxLiveSessions,
-    limits: sessionLimits,
+    limits: sessionLimitsOf(limits),
     onEmitted: effects.handle,
     isConnected: connections.has,
   });
@@ -117,96 +106,12 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     catchUpBatchEvents: limits.catchUpBatchEvents,
     sendBudget,
     gapNotice: (sessionId) => {
-      const actor = actors.get(sessionId);
-      const view = actor ? subscriptionView(actor.getSnapshot()) : { isProcessing: false, runId: null, pendingPermissions: [] };
-      const { isProcessing, runId, pendingPermissions: pending } = view;
+      const { isProcessing, runId, pendingPermissions: pending } = actors.view(sessionId);
       return JSON.stringify(effects.ackFrame(sessionId, { isProcessing, runId, pending, lastSeq: log.latestSeq(sessionId), gap: true }));
     },
   });
 
-  // ---- commands: each becomes an event of the session it names ----
-
-  const handleSend = async (connection: ChatConnection, command: Extract<ChatCommand, { type: 'chat.send' }>) => {
-    const { sessionId } = command;
-    // The lookups a machine cannot do; what they mean for the send is the session's to decide.
-    const record = await sessions.getSession(sessionId);
-    const actor = actors.acquire(sessionId);
-    if (!actor) return sendError(connection.ws, 'INTERNAL_ERROR', sessionId, actors.refusal());
-    connection.joined.add(sessionId);
-    actor.send({
-      type: 'client.send',
-      subscriberId: connection.id,
-      sessionFound: record !== null,
-      providerAvailable: record !== null && runtime.hasRuntime(record.provider),
-      runId: randomUUID(),
-      provider: record?.provider ?? '',
-      content: command.content,
-      // As sent: what reaches the runtime is decided when the run starts (runtimeActors.ts).
-      options: command.options,
-      projectPath: record?.projectPath ?? null,
-      userId: connection.userId,
-      providerSessionId: record?.providerSessionId ?? null,
-      startedAt: now(),
-      ...(command.clientMessageId !== undefined ? { clientMessageId: command.clientMessageId } : {}),
-    });
-  };
-
-  const handleSubscribe = (connection: ChatConnection, command: Extract<ChatCommand, { type: 'chat.subscribe' }>) => {
-    for (const target of command.sessions) {
-      // A resource bound of this socket, not a rule of the session.
-      if (!connection.sessions.has(target.sessionId) && connection.sessions.size >= limits.maxSubscriptionsPerSocket) {
-        const detail = `A socket may be subscribed to at most ${limits.maxSubscriptionsPerSocket} sessions.`;
-        return sendError(connection.ws, 'PAYLOAD_TOO_LARGE', target.sessionId, detail);
-      }
-      const actor = actors.acquire(target.sessionId);
-      if (!actor) {
-        sendError(connection.ws, 'INTERNAL_ERROR', target.sessionId, actors.refusal());
-        continue;
-      }
-      connection.joined.add(target.sessionId);
-      const { lastSeq, history } = target;
-      actor.send({ type: 'client.subscribe', subscriberId: connection.id, lastSeq, history, oldestSeq: log.oldestSeq(target.sessionId) });
-    }
-  };
-
-  /** Takes a socket off a session: its cursor here, its subscription in the session. */
-  const leave = (connection: ChatConnection, sessionId: string, type: 'client.unsubscribe' | 'client.dropped') => {
-    connection.sessions.delete(sessionId);
-    connection.joined.delete(sessionId);
-    actors.depart(sessionId, { type, subscriberId: connection.id });
-  };
-
-  const handleAbort = (connection: ChatConnection, sessionId: string) => {
-    const actor = actors.acquire(sessionId);
-    if (!actor) return sendError(connection.ws, 'INTERNAL_ERROR', sessionId, actors.refusal());
-    actor.send({ type: 'client.abort', subscriberId: connection.id });
-  };
-
-  /** An approval names no session: it goes to the one of this socket's sessions that opened it. */
-  const handlePermissionResponse = (connection: ChatConnection, command: Extract<ChatCommand, { type: 'chat.permission-response' }>) => {
-    const owners = effects.permissionOwners(command.requestId);
-    const sessionId = owners && [...owners].find((id) => connection.joined.has(id));
-    const actor = sessionId ? actors.get(sessionId) : undefined;
-    if (!actor) return sendError(connection.ws, 'UNKNOWN_PERMISSION_REQUEST', null);
-    const { requestId, decision } = command;
-    actor.send({ type: 'client.permission-response', subscriberId: connection.id, requestId, decision });
-  };
-
-  const handleCommand = async (connection: ChatConnection, command: ChatCommand) => {
-    switch (command.type) {
-      case 'chat.send':
-        return handleSend(connection, command);
-      case 'chat.subscribe':
-        return handleSubscribe(connection, command);
-      case 'chat.unsubscribe':
-        for (const sessionId of command.sessionIds) leave(connection, sessionId, 'client.unsubscribe');
-        return;
-      case 'chat.abort':
-        return handleAbort(connection, command.sessionId);
-      case 'chat.permission-response':
-        return handlePermissionResponse(connection, command);
-    }
-  };
+  const commands = createChatCommands({ actors, connections, effects, limits, log, runtime, sessions, now });
 
   const onMessage = (connection: ChatConnection, raw: Parameters<typeof decodeChatFrame>[0], isBinary: boolean) => {
     const decoded = decodeChatFrame(raw, isBinary, limits);
@@ -216,15 +121,13 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
       return;
     }
     connection.queue = connection.queue
-      .then(() => handleCommand(connection, decoded.command))
+      .then(() => commands.handle(connection, decoded.command))
       .catch((error: unknown) => {
         const sessionId = 'sessionId' in decoded.command ? decoded.command.sessionId || null : null;
         logger.error('Chat frame failed', { type: decoded.command.type, error: String(error) });
         sendError(connection.ws, 'INTERNAL_ERROR', sessionId, error instanceof Error ? error.message : String(error));
       });
   };
-
-  const snapshotOf = (sessionId: string) => actors.get(sessionId)?.getSnapshot();
 
   return {
     effects: createRuntimeActors({ runtime, prepareRun: options.prepareRun, logger }),
@@ -248,35 +151,15 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         connections.remove(connection);
         fanout.release(connection);
         // A drop, not a leave: every session it joined (subscribed, or sent in) is told.
-        for (const sessionId of [...connection.joined]) leave(connection, sessionId, 'client.dropped');
+        for (const sessionId of [...connection.joined]) commands.leave(connection, sessionId, 'client.dropped');
       });
     },
 
-    listRunningRuns() {
-      const runs: RunningRun[] = [];
-      for (const [sessionId, actor] of actors.entries()) {
-        const { value, context } = actor.getSnapshot();
-        const run = context.currentRun;
-        if ((value === 'running' || value === 'stopping') && run) {
-          runs.push({ sessionId, provider: run.provider, startedAt: run.startedAt, lastSeq: context.seq });
-        }
-      }
-      return runs;
-    },
-
-    isProcessing(sessionId) {
-      const snapshot = snapshotOf(sessionId);
-      return snapshot ? subscriptionView(snapshot).isProcessing : false;
-    },
-
+    listRunningRuns: () => actors.runningRuns(),
+    isProcessing: (sessionId) => actors.isProcessing(sessionId),
     broadcast: connections.broadcast,
 
-    listSessions() {
-      return [...actors.entries()].map(([sessionId, actor]) => {
-        const { value, context } = actor.getSnapshot();
-        return { sessionId, state: String(value), seq: context.seq, subscribers: context.subscribers.length };
-      });
-    },
+    listSessions: () => actors.summaries(),
 
     forgetSession(sessionId) {
       if (!actors.forget(sessionId)) return false;

@@ -2,6 +2,8 @@ import { WebSocket } from 'ws';
 
 import type { ChatEventLog } from '../../persistence/types.js';
 import { frameBytes, type SendBudget } from '../sendBudget.js';
+import { createDrainWait } from './drainWait.js';
+import { createDurableCork } from './durableCork.js';
 
 /**
  * Fan-out with back-pressure for `/ws` subscribers. Each (socket, session) pair has a cursor:
@@ -101,6 +103,16 @@ export interface Fanout {
 
 export function createFanout(options: FanoutOptions): Fanout {
   const { log } = options;
+  const { corkForTurn, whenWritten } = createDurableCork(log);
+  const drain = createDrainWait({
+    lowWaterMarkBytes: options.lowWaterMarkBytes,
+    drainPollMs: options.drainPollMs,
+    onDrained(subscriber) {
+      for (const [sessionId, cursor] of subscriber.sessions) {
+        if (cursor.lagging) catchUp(subscriber, sessionId, true);
+      }
+    },
+  });
 
   /**
    * The gateway-wide send budget (`maxTotalSocketBufferBytes`): a frame it refuses is treated
@@ -108,59 +120,6 @@ export function createFanout(options: FanoutOptions): Fanout {
    * lost and no memory is spent on it now.
    */
   const admits = (ws: WebSocket, frame: string | Buffer) => options.sendBudget.admit(ws, frameBytes(frame));
-
-  /**
-   * Durable before visible: a corked socket is released only once the log has written every
-   * event appended so far, so a crash (kill -9) can lose only events no client has seen, and
-   * the seq of a lost event is never one a client holds. Writes stay batched per turn: the
-   * release waits for the turn's one transaction, not for a transaction per event.
-   */
-  const whenWritten = (release: () => void) => (log.whenWritten ? log.whenWritten(release) : release());
-  const uncorkWhenWritten = (subscriber: Subscriber) =>
-    whenWritten(() => {
-      subscriber.corked = false;
-      subscriber.transport?.uncork();
-    });
-
-  /** Corks the subscriber's socket until the current turn's synchronous work (and its ticks) is done and written. */
-  const corkForTurn = (subscriber: Subscriber) => {
-    if (subscriber.corked || !subscriber.transport) return;
-    subscriber.corked = true;
-    subscriber.transport.cork();
-    process.nextTick(uncorkWhenWritten, subscriber);
-  };
-
-  const stopDrainWait = (subscriber: Subscriber) => {
-    if (subscriber.drainTimer) clearTimeout(subscriber.drainTimer);
-    subscriber.drainTimer = null;
-    if (subscriber.drainListener) subscriber.transport?.off?.('drain', subscriber.drainListener);
-    subscriber.drainListener = null;
-  };
-
-  /**
-   * Catches a lagging subscriber up once its buffer is under the low-water mark: checked when its
-   * TCP socket says it drained (a replay of a few MiB resumes as soon as the kernel took it),
-   * and every `drainPollMs` regardless (a socket that never drains is still polled).
-   */
-  const scheduleDrainCheck = (subscriber: Subscriber) => {
-    if (subscriber.drainTimer) return;
-    const check = () => {
-      stopDrainWait(subscriber);
-      if (subscriber.ws.readyState !== WebSocket.OPEN) return;
-      if (subscriber.ws.bufferedAmount > options.lowWaterMarkBytes) {
-        scheduleDrainCheck(subscriber);
-        return;
-      }
-      for (const [sessionId, cursor] of subscriber.sessions) {
-        if (cursor.lagging) catchUp(subscriber, sessionId, true);
-      }
-    };
-    subscriber.drainTimer = setTimeout(check, options.drainPollMs);
-    if (subscriber.transport?.once) {
-      subscriber.drainListener = check;
-      subscriber.transport.once('drain', check);
-    }
-  };
 
   const catchUp = (subscriber: Subscriber, sessionId: string, announceGap: boolean) => {
     const cursor = subscriber.sessions.get(sessionId);
@@ -172,7 +131,7 @@ export function createFanout(options: FanoutOptions): Fanout {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (ws.bufferedAmount > options.highWaterMarkBytes) {
         cursor.lagging = true;
-        scheduleDrainCheck(subscriber);
+        drain.schedule(subscriber);
         return;
       }
       const events = log.read(sessionId, cursor.cursor, options.catchUpBatchEvents);
@@ -204,7 +163,7 @@ export function createFanout(options: FanoutOptions): Fanout {
       if (transport) whenWritten(() => transport.uncork());
       if (refused) {
         cursor.lagging = true;
-        scheduleDrainCheck(subscriber);
+        drain.schedule(subscriber);
         return;
       }
     }
@@ -224,7 +183,7 @@ export function createFanout(options: FanoutOptions): Fanout {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (seq !== cursor.cursor + 1 || ws.bufferedAmount > options.highWaterMarkBytes || !admits(ws, frame)) {
         cursor.lagging = true;
-        scheduleDrainCheck(subscriber);
+        drain.schedule(subscriber);
         return;
       }
       corkForTurn(subscriber);
@@ -247,6 +206,6 @@ export function createFanout(options: FanoutOptions): Fanout {
       catchUp(subscriber, sessionId, false);
     },
     hold: corkForTurn,
-    release: stopDrainWait,
+    release: drain.stop,
   };
 }

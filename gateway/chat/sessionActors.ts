@@ -2,6 +2,8 @@ import type { ActorRefFrom } from 'xstate';
 
 import {
   chatSessionMachine,
+  subscriptionView,
+  type SubscriptionView,
   type ChatSessionEmitted,
   type ChatSessionEvent,
   type ChatSessionLimits,
@@ -19,6 +21,15 @@ import type { Logger } from '../logger.js';
 
 export type ChatSessionActor = ActorRefFrom<typeof chatSessionMachine>;
 
+/** A run in progress, as `chatRunRegistry.listRunningRuns()` reports it. */
+export interface RunningRun<TProvider extends string = string> {
+  sessionId: string;
+  provider: TProvider;
+  /** Epoch ms. */
+  startedAt: number;
+  lastSeq: number;
+}
+
 export interface SessionActors {
   get(sessionId: string): ChatSessionActor | undefined;
   /** The live actor, else a new one; null while closing or at `maxLiveSessions`. */
@@ -31,6 +42,14 @@ export interface SessionActors {
    */
   depart(sessionId: string, event: Extract<ChatSessionEvent, { type: 'client.unsubscribe' | 'client.dropped' }>): void;
   entries(): IterableIterator<[string, ChatSessionActor]>;
+  /** The runs in progress in live sessions. */
+  runningRuns(): RunningRun[];
+  /** What a subscriber is told about the session (a session with no live actor runs nothing). */
+  view(sessionId: string): SubscriptionView;
+  /** Whether the session has a run in progress (`chat_subscribed.isProcessing`). */
+  isProcessing(sessionId: string): boolean;
+  /** Each live session with its state, for inspection. */
+  summaries(): Array<{ sessionId: string; state: string; seq: number; subscribers: number }>;
   /**
    * Closes a deleted session's actor (if live) and forgets its watchers. False while a run is
    * running there: the session machine does not close then.
@@ -110,6 +129,31 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
       if (watching?.delete(event.subscriberId) && watching.size === 0) watchers.delete(sessionId);
     },
     entries: () => live.entries(),
+    runningRuns() {
+      const runs: RunningRun[] = [];
+      for (const [sessionId, actor] of live) {
+        const snapshot = actor.getSnapshot();
+        const run = snapshot.context.currentRun;
+        if (run && subscriptionView(snapshot).isProcessing) {
+          runs.push({ sessionId, provider: run.provider, startedAt: run.startedAt, lastSeq: snapshot.context.seq });
+        }
+      }
+      return runs;
+    },
+    view(sessionId) {
+      const actor = live.get(sessionId);
+      return actor ? subscriptionView(actor.getSnapshot()) : { isProcessing: false, runId: null, pendingPermissions: [] };
+    },
+    isProcessing(sessionId) {
+      const actor = live.get(sessionId);
+      return actor ? subscriptionView(actor.getSnapshot()).isProcessing : false;
+    },
+    summaries() {
+      return [...live].map(([sessionId, actor]) => {
+        const { value, context } = actor.getSnapshot();
+        return { sessionId, state: String(value), seq: context.seq, subscribers: context.subscribers.length };
+      });
+    },
     forget(sessionId) {
       const actor = live.get(sessionId);
       if (actor) {

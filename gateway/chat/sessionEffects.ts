@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
-
-import { mergePendingPermissions, type PendingPermission, type SequencedFrame } from '../../machines/chatMessage.js';
+import type { SequencedFrame } from '../../machines/chatMessage.js';
 import type { ChatSessionEmitted } from '../../machines/chatSession.machine.js';
 import type { ChatEventLog, SessionDescription, SessionStore } from '../../persistence/types.js';
 import type { Logger } from '../logger.js';
 import type { AttentionEvent, ChatDeps, ProviderRuntime } from '../types.js';
 import type { ChatConnections } from './chatConnections.js';
+import { createChatFrames, type SubscribedFields } from './chatFrames.js';
 import type { Fanout } from './fanout.js';
 
 /**
@@ -15,13 +14,7 @@ import type { Fanout } from './fanout.js';
  * an approval reaches the runtime; a new provider id is stored and announced.
  */
 
-export interface SubscribedFields {
-  isProcessing: boolean;
-  lastSeq: number;
-  runId: string | null;
-  gap: boolean;
-  pending: readonly PendingPermission[];
-}
+export type { SubscribedFields } from './chatFrames.js';
 
 export interface SessionEffects {
   handle(sessionId: string, event: ChatSessionEmitted): void;
@@ -29,8 +22,6 @@ export interface SessionEffects {
   ackFrame(sessionId: string, fields: SubscribedFields): Record<string, unknown>;
   /** The session each open approval belongs to: where a `chat.permission-response` is sent. */
   permissionOwners(requestId: string): ReadonlySet<string> | undefined;
-  /** Stamps `timestamp`/`id` where absent and serializes a frame once for every subscriber. */
-  serialize(frame: SequencedFrame): string;
 }
 
 export interface SessionEffectsOptions {
@@ -57,60 +48,7 @@ function attentionOf(sessionId: string, event: Extract<ChatSessionEmitted, { typ
 export function createSessionEffects(options: SessionEffectsOptions): SessionEffects {
   const { connections, log, runtime, sessions, logger, now } = options;
   const owners = new Map<string, Set<string>>();
-  // One Date and one string per millisecond, not per frame: a token stream stamps many frames per ms.
-  let isoAt = Number.NaN;
-  let isoText = '';
-  const iso = () => {
-    const at = now();
-    if (at !== isoAt) {
-      isoAt = at;
-      isoText = new Date(at).toISOString();
-    }
-    return isoText;
-  };
-
-  const pendingFor = (sessionId: string, tracked: readonly PendingPermission[]): unknown[] => {
-    let fromRuntime: unknown[] = [];
-    try {
-      const listed = runtime.getPendingApprovalsForSession(sessionId);
-      if (Array.isArray(listed)) fromRuntime = listed;
-    } catch (error) {
-      logger.warn('getPendingApprovalsForSession failed', { sessionId, error: String(error) });
-    }
-    return mergePendingPermissions(fromRuntime, tracked, sessionId);
-  };
-
-  const ackFrame = (sessionId: string, fields: SubscribedFields) => ({
-    kind: 'chat_subscribed',
-    sessionId,
-    isProcessing: fields.isProcessing,
-    lastSeq: fields.lastSeq,
-    pendingPermissions: pendingFor(sessionId, fields.pending),
-    timestamp: iso(),
-    runId: fields.runId,
-    oldestSeq: log.oldestSeq(sessionId),
-    gap: fields.gap,
-  });
-
-  const serialize = (frame: SequencedFrame): string => {
-    if (typeof frame.timestamp !== 'string') frame.timestamp = iso();
-    if (typeof frame.id !== 'string') frame.id = randomUUID();
-    try {
-      return JSON.stringify(frame);
-    } catch (error) {
-      // The seq is already assigned: replace the payload rather than lose the number.
-      logger.warn('A runtime message could not be serialized', { sessionId: frame.sessionId, error: String(error) });
-      return JSON.stringify({
-        kind: 'error',
-        content: 'The runtime sent a message that could not be serialized.',
-        sessionId: frame.sessionId,
-        seq: frame.seq,
-        runId: frame.runId,
-        id: frame.id,
-        timestamp: frame.timestamp,
-      });
-    }
-  };
+  const { iso, serialize, ackFrame } = createChatFrames({ log, runtime, logger, now });
 
   const onFrame = (sessionId: string, frame: SequencedFrame, subscribers: readonly string[]) => {
     const json = serialize(frame);
@@ -219,5 +157,5 @@ export function createSessionEffects(options: SessionEffectsOptions): SessionEff
     }
   };
 
-  return { handle, ackFrame, permissionOwners: (requestId) => owners.get(requestId), serialize };
+  return { handle, ackFrame, permissionOwners: (requestId) => owners.get(requestId) };
 }
