@@ -59,9 +59,16 @@ test('the CLI serves REST and a demo-agent chat end to end, and shuts down on SI
   }
 });
 
+/** The environment of a CLI run by hand: `npm test` sets npm_lifecycle_event, which the hints follow. */
+const byHand = (): NodeJS.ProcessEnv => {
+  const env = { ...process.env };
+  delete env.npm_lifecycle_event;
+  return env;
+};
+
 test('--help lists the options and bad options exit 2', async () => {
   const { spawnSync } = await import('node:child_process');
-  const help = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--help'], { encoding: 'utf8' });
+  const help = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--help'], { encoding: 'utf8', env: byHand() });
   assert.is(help.status, 0);
   for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--inspect']) {
     assert.ok(help.stdout.includes(flag), `help mentions ${flag}`);
@@ -70,7 +77,7 @@ test('--help lists the options and bad options exit 2', async () => {
     assert.ok(help.stdout.includes(route), `help lists ${route}`);
   }
   assert.match(help.stdout, /agent-gateway record --out FILE/);
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', 'x'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', 'x'], { encoding: 'utf8', env: byHand() });
   assert.is(bad.status, 2);
   assert.match(bad.stderr, /Run "agent-gateway --help"/);
   // What `npm start -- --port x` runs: npm sets npm_lifecycle_event, and the hint follows it.
@@ -87,7 +94,7 @@ test('a port in use exits 1 with a hint about --port', async () => {
   const { port } = holder.address() as import('node:net').AddressInfo;
   const dataDir = mkdtempSync(join(tmpdir(), 'ag-cli-busy-'));
   try {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent'], { encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'gateway/app/cli.ts', '--port', String(port), '--data-dir', dataDir, '--log-level', 'silent'], { encoding: 'utf8', timeout: 30_000, env: byHand() });
     assert.is(run.status, 1);
     assert.match(run.stderr, /could not start: .*EADDRINUSE/);
     assert.match(run.stderr, /The port is taken by another process: choose another with "agent-gateway --port N" \(0: any free port\)/);
