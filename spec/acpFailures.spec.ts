@@ -132,6 +132,32 @@ test('a flood of updates past maxUpdatesPerRun: an error, one complete, the fram
   });
 });
 
+test('a flood of permission requests: at most maxOpenPermissionsPerRun are open, the rest cancelled at once', async () => {
+  await withGateway([testAgent('acp')], { maxOpenPermissionsPerRun: 4 }, async (h, client) => {
+    const sessionId = h.createSession('acp', h.project);
+    const frames = await turn(client, sessionId, 'permflood 50', 15_000);
+    assert.is(frames.filter((f) => f.kind === 'permission_request').length, 4, 'only the open ones reach clients');
+    assert.match(streamed(frames), /cancelled=46/);
+    // The four still open when the turn ended are withdrawn with it.
+    assert.is(frames.filter((f) => f.kind === 'permission_cancelled').length, 4);
+    assert.is(frames.filter((f) => f.kind === 'complete').length, 1);
+    const late = await connect(h.url);
+    late.send({ type: 'chat.subscribe', sessions: [{ sessionId, lastSeq: 1 }] });
+    const ack = await late.waitFor((f) => f.kind === 'chat_subscribed');
+    assert.equal(ack.pendingPermissions, [], 'nothing stays pending in the session');
+    await late.close();
+  });
+});
+
+test('permission requests count against maxUpdatesPerRun: a flood of them ends the run', async () => {
+  await withGateway([testAgent('acp')], { maxUpdatesPerRun: 20 }, async (h, client) => {
+    const sessionId = h.createSession('acp', h.project);
+    const frames = await turn(client, sessionId, 'permflood 500', 15_000);
+    assertFailed(frames, /more than 20 updates in one turn \(maxUpdatesPerRun\)/);
+    assert.ok(frames.filter((f) => f.kind === 'permission_request').length <= 16);
+  });
+});
+
 test('abort: session/cancel ends the turn (aborted), nothing after the complete, the process stays', async () => {
   await withGateway([testAgent('acp')], {}, async (h, client) => {
     const sessionId = h.createSession('acp', h.project);

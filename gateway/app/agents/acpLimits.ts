@@ -29,6 +29,13 @@ export const ACP_LIMITS = {
    * is looping, and every update costs a row in the session's log.
    */
   maxUpdatesPerRun: 50_000,
+  /**
+   * Permission requests one run may have open at once. Each is a frame, an entry here and one in
+   * the session's pending list (with the agent's tool input), and nothing else bounds how many an
+   * agent asks; beyond it a request is answered `cancelled` at once, with no frame. Every request
+   * also counts against `maxUpdatesPerRun`, so a flood of them ends the run like a flood of updates.
+   */
+  maxOpenPermissionsPerRun: 16,
   /** Tool calls remembered per run to pair a `tool_call_update` with its call (oldest forgotten first). */
   maxTrackedToolCalls: 1_024,
   /** Largest file `fs/read_text_file` returns; beyond it the agent gets an error. */

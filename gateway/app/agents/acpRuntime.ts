@@ -124,8 +124,37 @@ export function createAcpRuntime(options: AcpRuntimeOptions): AcpRuntime {
     run.ended = true;
   };
 
-  const requestPermission = (run: AcpRun, params: Record<string, unknown>, signal: AbortSignal): Promise<RequestPermissionResponse> => {
-    if (run.ended) return Promise.resolve({ outcome: { outcome: 'cancelled' } });
+  /**
+   * Counts one message of the agent's turn (an update or a permission request) against
+   * `maxUpdatesPerRun`; past it the run fails and the process is stopped. False: drop the message.
+   */
+  const countMessage = (run: AcpRun, connection: AgentConnection): boolean => {
+    if (run.ended) return false;
+    run.updates++;
+    if (run.updates <= limits.maxUpdatesPerRun) return true;
+    if (run.failure === null) {
+      run.failure = `Agent "${run.provider}" sent more than ${limits.maxUpdatesPerRun} updates in one turn (maxUpdatesPerRun); it was stopped.`;
+      logger.warn('ACP agent flooded updates; stopping it', { agent: run.provider, appSessionId: run.appSessionId });
+      void pool.discard(connection);
+    }
+    return false;
+  };
+
+  const requestPermission = (
+    run: AcpRun,
+    connection: AgentConnection,
+    params: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<RequestPermissionResponse> => {
+    const cancelled: RequestPermissionResponse = { outcome: { outcome: 'cancelled' } };
+    if (!countMessage(run, connection)) return Promise.resolve(cancelled);
+    if (run.permissions.size >= limits.maxOpenPermissionsPerRun) {
+      logger.warn('ACP agent asked for more permissions at once than maxOpenPermissionsPerRun; cancelled', {
+        agent: run.provider,
+        appSessionId: run.appSessionId,
+      });
+      return Promise.resolve(cancelled);
+    }
     const toolCall = (typeof params.toolCall === 'object' && params.toolCall !== null ? params.toolCall : {}) as Record<string, unknown>;
     const toolId = typeof toolCall.toolCallId === 'string' ? toolCall.toolCallId : null;
     const toolName =
@@ -158,19 +187,9 @@ export function createAcpRuntime(options: AcpRuntimeOptions): AcpRuntime {
 
   const sinkFor = (run: AcpRun, connection: AgentConnection) => ({
     update(update: unknown) {
-      if (run.ended) return;
-      run.updates++;
-      if (run.updates > limits.maxUpdatesPerRun) {
-        if (run.failure === null) {
-          run.failure = `Agent "${run.provider}" sent more than ${limits.maxUpdatesPerRun} updates in one turn (maxUpdatesPerRun); it was stopped.`;
-          logger.warn('ACP agent flooded updates; stopping it', { agent: run.provider, appSessionId: run.appSessionId });
-          void pool.discard(connection);
-        }
-        return;
-      }
-      emit(run, run.mapper.update(update));
+      if (countMessage(run, connection)) emit(run, run.mapper.update(update));
     },
-    requestPermission: (params: Record<string, unknown>, signal: AbortSignal) => requestPermission(run, params, signal),
+    requestPermission: (params: Record<string, unknown>, signal: AbortSignal) => requestPermission(run, connection, params, signal),
   });
 
   async function drive(run: AcpRun, spec: AgentSpec, prompt: string, projectPath: string): Promise<void> {

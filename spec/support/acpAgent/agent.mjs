@@ -14,6 +14,7 @@
  *   tool               a tool call with a diff, progress, its completion, a plan, end_turn
  *   permission         asks permission (allow once / always / reject); reports the outcome
  *   permcrash          asks permission, then exits 4 while it is pending
+ *   permflood N        asks N permissions at once, waits 1 s, answers "cancelled=<how many were>"
  *   read PATH          fs/read_text_file; answers "read ok: …" or "read error: …"
  *   write PATH TEXT    fs/write_text_file; answers "write ok" or "write error: …"
  *   terminal CMD…      terminal/create + wait + output + release, as a tool call with terminal content
@@ -174,6 +175,23 @@ const app = agent({ name: 'spec-acp-agent' })
             content: [{ type: 'content', content: { type: 'text', text: allowed ? 'removed build/' : 'not run' } }],
           });
           await say(`outcome=${answer.outcome.optionId}`);
+          return { stopReason: 'end_turn' };
+        }
+        case 'permflood': {
+          let cancelledCount = 0;
+          for (let i = 0; i < Number(args[0] ?? 10); i++) {
+            void client
+              .request('session/request_permission', {
+                sessionId: session.id,
+                toolCall: { toolCallId: `call_flood_${i}`, title: `Tool ${i}`, kind: 'execute', rawInput: { i } },
+                options: [{ optionId: 'yes', name: 'Allow', kind: 'allow_once' }, { optionId: 'no', name: 'Reject', kind: 'reject_once' }],
+              })
+              .then((answer) => {
+                if (answer.outcome.outcome === 'cancelled') cancelledCount++;
+              }, () => {});
+          }
+          await sleep(1000);
+          await say(`cancelled=${cancelledCount}`);
           return { stopReason: 'end_turn' };
         }
         case 'permcrash': {
