@@ -164,6 +164,7 @@ test('an unreachable receiver is given up after the bounded attempts; the queue 
 
 test('the real CLI with --notify-url: a run nobody watches POSTs its approval request and its end', async () => {
   const { startCli } = await import('./support/cliProcess.js');
+  const { createCliSession } = await import('./reliability/support/cliSession.js');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -175,12 +176,7 @@ test('the real CLI with --notify-url: a run nobody watches POSTs its approval re
     await until(() => cli.stdout().includes('notify:'));
     assert.match(cli.stdout(), /notify: http:\/\/127\.0\.0\.1:\d+\/hook /, 'the banner names the URL without its secrets');
     assert.not.match(cli.output(), /secret|key=abc/);
-    const created = await fetch(`${cli.url}/api/providers/sessions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${cli.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'demo', projectPath: dataDir }),
-    });
-    const { sessionId } = (await created.json()) as { sessionId: string };
+    const sessionId = await createCliSession(cli, dataDir);
     const client = await connect(cli.url.replace(/^http/, 'ws'), '/ws', cli.token);
     client.send({ type: 'chat.send', sessionId, content: 'list my files' });
     await client.waitFor((f) => f.kind === 'stream_delta');

@@ -3,38 +3,20 @@
  * the history is exactly the frames a socket saw, in seq order, paged without a hole or a repeat;
  * a client that subscribes with the last seq it loaded gets nothing twice; it survives a restart.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { connect, type Frame, type TestClient } from './support/chatHarness.js';
-import { startCli, type CliChild } from './support/cliProcess.js';
+import { restartableCli } from './support/restartableCli.js';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'ag-history-'));
-const TOKEN = 'history-spec-token';
-let cli: CliChild | null = null;
+const cli = restartableCli('ag-history-', 'history-spec-token');
+const { token: TOKEN } = cli;
+const start = () => cli.start();
+const stop = () => cli.stop();
 
-async function start(): Promise<CliChild> {
-  cli = await startCli(['--port', '0', '--data-dir', dataDir, '--demo-pace-ms', '0', '--log-level', 'warn', '--workspace-root', dataDir], { GATEWAY_TOKEN: TOKEN });
-  return cli;
-}
+test.after(() => cli.cleanup());
 
-async function stop(): Promise<void> {
-  if (!cli) return;
-  cli.child.kill('SIGTERM');
-  await cli.exited;
-  cli = null;
-}
-
-test.after(async () => {
-  await stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
-const auth = { authorization: `Bearer ${TOKEN}` };
+const { auth } = cli;
 
 interface HistoryPage {
   messages: Frame[];
@@ -46,16 +28,6 @@ interface HistoryPage {
 async function history(base: string, sessionId: string, query = ''): Promise<{ status: number; body: HistoryPage }> {
   const res = await fetch(`${base}/api/providers/sessions/${encodeURIComponent(sessionId)}/messages${query}`, { headers: auth });
   return { status: res.status, body: (await res.json()) as HistoryPage };
-}
-
-async function createSession(base: string): Promise<string> {
-  const res = await fetch(`${base}/api/providers/sessions`, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ provider: 'demo', projectPath: dataDir }),
-  });
-  assert.is(res.status, 201);
-  return ((await res.json()) as { sessionId: string }).sessionId;
 }
 
 /** One demo run to its end (no tool), as a client sees it. */
@@ -72,7 +44,7 @@ let seen: Frame[] = [];
 
 test('the history is the frames the socket saw, in seq order, and pages join without a hole or a repeat', async () => {
   const { url } = await start();
-  sessionId = await createSession(url);
+  sessionId = await cli.createSession();
   const client = await connect(url.replace('http', 'ws'), '/ws', TOKEN);
   try {
     await runToEnd(client, sessionId, 'first question');
@@ -110,7 +82,7 @@ test('the history is the frames the socket saw, in seq order, and pages join wit
 });
 
 test('subscribing with the last seq loaded replays nothing; the next run continues after it', async () => {
-  const url = cli!.url;
+  const url = cli.running!.url;
   const loaded = await history(url, sessionId);
   const lastSeq = loaded.body.latestSeq;
   const client = await connect(url.replace('http', 'ws'), '/ws', TOKEN);

@@ -4,8 +4,6 @@
  * `latestSeq` live; a running session cannot be deleted; a deleted one is gone from the list,
  * from GET, from history and from the database file, and stays gone after a restart.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import Database from 'better-sqlite3';
@@ -14,30 +12,16 @@ import * as assert from 'uvu/assert';
 
 import { DATABASE_FILE_NAME } from '../gateway/app/standalone.js';
 import { connect } from './support/chatHarness.js';
-import { startCli, type CliChild } from './support/cliProcess.js';
+import { restartableCli } from './support/restartableCli.js';
 
-const dataDir = mkdtempSync(join(tmpdir(), 'ag-sessions-rest-'));
-const TOKEN = 'sessions-rest-token';
-let cli: CliChild | null = null;
+const cli = restartableCli('ag-sessions-rest-', 'sessions-rest-token');
+const { dataDir, token: TOKEN } = cli;
+const start = () => cli.start();
+const stop = () => cli.stop();
 
-async function start(): Promise<CliChild> {
-  cli = await startCli(['--port', '0', '--data-dir', dataDir, '--demo-pace-ms', '0', '--log-level', 'warn', '--workspace-root', dataDir], { GATEWAY_TOKEN: TOKEN });
-  return cli;
-}
+test.after(() => cli.cleanup());
 
-async function stop(): Promise<void> {
-  if (!cli) return;
-  cli.child.kill('SIGTERM');
-  await cli.exited;
-  cli = null;
-}
-
-test.after(async () => {
-  await stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
-
-const auth = { authorization: `Bearer ${TOKEN}` };
+const { auth } = cli;
 
 interface Listed {
   sessionId: string;
@@ -57,16 +41,6 @@ async function list(base: string, query = ''): Promise<{ sessions: Listed[]; nex
 
 const request = (base: string, path: string, method = 'GET') => fetch(`${base}/api/providers/sessions${path}`, { method, headers: auth });
 
-async function createSession(base: string): Promise<string> {
-  const res = await fetch(`${base}/api/providers/sessions`, {
-    method: 'POST',
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ provider: 'demo', projectPath: dataDir }),
-  });
-  assert.is(res.status, 201);
-  return ((await res.json()) as { sessionId: string }).sessionId;
-}
-
 /** Rows the database file holds for a session, read by a connection of our own. */
 function storedRows(sessionId: string): { sessions: number; events: number; runs: number } {
   const db = new Database(join(dataDir, DATABASE_FILE_NAME), { readonly: true, fileMustExist: true });
@@ -83,7 +57,7 @@ const ids: string[] = [];
 test('the list: newest first, ISO times, paged by cursor without a repeat or a hole', async () => {
   const { url } = await start();
   for (let i = 0; i < 5; i++) {
-    ids.push(await createSession(url));
+    ids.push(await cli.createSession());
     // Distinct creation times (milliseconds), so "newest first" has one answer.
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -111,7 +85,7 @@ test('the list: newest first, ISO times, paged by cursor without a repeat or a h
 });
 
 test('a running session is listed running and cannot be deleted; once finished it is, with its log', async () => {
-  const url = cli!.url;
+  const url = cli.running!.url;
   const [target] = ids;
   const client = await connect(url.replace('http', 'ws'), '/ws', TOKEN);
   try {
