@@ -95,6 +95,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     maxLiveSessions: limits.maxLiveSessions,
     limits: sessionLimitsOf(limits),
     onEmitted: effects.handle,
+    onClosed: effects.sessionClosed,
     isConnected: connections.has,
   });
 

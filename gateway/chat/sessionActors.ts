@@ -8,6 +8,7 @@ import {
   type ChatSessionEvent,
   type ChatSessionLimits,
 } from '../../machines/chatSession.machine.js';
+import type { PendingPermission } from '../../machines/chatMessage.js';
 import type { ChatEventLog } from '../../persistence/types.js';
 import type { ActorHost } from '../actorHost.js';
 import type { Logger } from '../logger.js';
@@ -67,6 +68,8 @@ export interface SessionActorsOptions {
   limits: ChatSessionLimits;
   /** Every event a session emits, with its session id. */
   onEmitted(sessionId: string, event: ChatSessionEmitted): void;
+  /** A session's actor closed; `pending` are the approvals it still listed (a late run's, say). */
+  onClosed(sessionId: string, pending: readonly PendingPermission[]): void;
   /** Whether a subscriber's socket is still open (a watcher whose socket closed is not kept). */
   isConnected(subscriberId: string): boolean;
 }
@@ -101,6 +104,7 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
         // Only sockets still open keep watching (one may have closed inside this transition).
         const still = (output?.watchers ?? []).filter((id) => options.isConnected(id));
         if (still.length > 0 && !closing) watchers.set(sessionId, new Set(still));
+        options.onClosed(sessionId, actor.getSnapshot().context.pendingPermissions);
         // The durable log keeps the events; only the in-memory replay tail is let go.
         log.release?.(sessionId);
         forget(sessionId, actor);

@@ -1,4 +1,4 @@
-import type { SequencedFrame } from '../../machines/chatMessage.js';
+import type { PendingPermission, SequencedFrame } from '../../machines/chatMessage.js';
 import type { ChatSessionEmitted } from '../../machines/chatSession.machine.js';
 import type { ChatEventLog, SessionDescription, SessionStore } from '../../persistence/types.js';
 import type { Logger } from '../logger.js';
@@ -22,6 +22,8 @@ export interface SessionEffects {
   ackFrame(sessionId: string, fields: SubscribedFields): Record<string, unknown>;
   /** The session each open approval belongs to: where a `chat.permission-response` is sent. */
   permissionOwners(requestId: string): ReadonlySet<string> | undefined;
+  /** A session's actor closed: its approvals can no longer be answered there. */
+  sessionClosed(sessionId: string, pending: readonly PendingPermission[]): void;
 }
 
 export interface SessionEffectsOptions {
@@ -48,6 +50,10 @@ function attentionOf(sessionId: string, event: Extract<ChatSessionEmitted, { typ
 export function createSessionEffects(options: SessionEffectsOptions): SessionEffects {
   const { connections, log, runtime, sessions, logger, now } = options;
   const owners = new Map<string, Set<string>>();
+  const closeOwner = (requestId: string, sessionId: string) => {
+    const sessionIds = owners.get(requestId);
+    if (sessionIds?.delete(sessionId) && sessionIds.size === 0) owners.delete(requestId);
+  };
   const { iso, serialize, ackFrame } = createChatFrames({ log, runtime, logger, now });
 
   const onFrame = (sessionId: string, frame: SequencedFrame, subscribers: readonly string[]) => {
@@ -123,11 +129,8 @@ export function createSessionEffects(options: SessionEffectsOptions): SessionEff
         owners.set(event.requestId, sessionIds.add(sessionId));
         return;
       }
-      case 'permission.closed': {
-        const sessionIds = owners.get(event.requestId);
-        if (sessionIds?.delete(sessionId) && sessionIds.size === 0) owners.delete(event.requestId);
-        return;
-      }
+      case 'permission.closed':
+        return closeOwner(event.requestId, sessionId);
       case 'permission.resolve':
         try {
           runtime.resolveToolApproval(event.requestId, event.decision);
@@ -157,5 +160,12 @@ export function createSessionEffects(options: SessionEffectsOptions): SessionEff
     }
   };
 
-  return { handle, ackFrame, permissionOwners: (requestId) => owners.get(requestId) };
+  return {
+    handle,
+    ackFrame,
+    permissionOwners: (requestId) => owners.get(requestId),
+    sessionClosed(sessionId, pending) {
+      for (const { requestId } of pending) closeOwner(requestId, sessionId);
+    },
+  };
 }
