@@ -27,7 +27,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { serve } from '../lib/ipc.js';
 import type { DeltaMessage } from '../lib/frames.js';
 import { createStatsApi } from './processStats.js';
-import { createProducer, producerApi } from './producer.js';
+import { createProducer, producerApi, relaySessionsApi } from './producer.js';
 import type { RelayServerApi } from './relayApi.js';
 
 /** Frames kept per session for replay: the gateway's `maxEventsPerSession` default. */
@@ -192,16 +192,8 @@ const producer = createProducer(publish);
 
 const api: RelayServerApi = {
   info: () => ({ port, protocol: 'ws', pid: process.pid, workDir }),
-  async createSessions({ count }) {
-    const sessionIds = Array.from({ length: count }, () => randomUUID());
-    for (const id of sessionIds) sessionOf(id);
-    return { sessionIds };
-  },
+  ...relaySessionsApi(sessions, sessionOf),
   ...producerApi(producer),
-  async finishSessions({ sessionIds }) {
-    for (const id of sessionIds) sessions.delete(id);
-    return null;
-  },
   ...createStatsApi(),
 };
 

@@ -3,6 +3,8 @@
  * decides what "send" costs (the gateway: `writer.send` into its machines; bare: one stringify
  * and N `ws.send`). Both loops are bounded by count and by time.
  */
+import { randomUUID } from 'node:crypto';
+
 import { nextTurn, nowUs } from '../lib/clock.js';
 import { deltaMessage, type DeltaMessage } from '../lib/frames.js';
 import type { ProduceResult, RelayServerApi } from './relayApi.js';
@@ -99,5 +101,26 @@ export function producerApi(producer: Producer): Pick<RelayServerApi, 'burst' | 
     },
     awaitStream: () => producer.awaitStream(),
     stopStream: () => producer.stopStream(),
+  };
+}
+
+/**
+ * The session part of the relay API, the same for both relays (the bare one and socket.io): a
+ * session is whatever `sessionOf` makes for an id, kept in `sessions` until it is finished.
+ */
+export function relaySessionsApi(
+  sessions: Map<string, unknown>,
+  sessionOf: (sessionId: string) => unknown,
+): Pick<RelayServerApi, 'createSessions' | 'finishSessions'> {
+  return {
+    async createSessions({ count }) {
+      const sessionIds = Array.from({ length: count }, () => randomUUID());
+      for (const id of sessionIds) sessionOf(id);
+      return { sessionIds };
+    },
+    async finishSessions({ sessionIds }) {
+      for (const id of sessionIds) sessions.delete(id);
+      return null;
+    },
   };
 }

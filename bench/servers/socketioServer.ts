@@ -26,7 +26,7 @@ import { Server, type Socket } from 'socket.io';
 import { serve } from '../lib/ipc.js';
 import type { DeltaMessage } from '../lib/frames.js';
 import { createStatsApi } from './processStats.js';
-import { createProducer, producerApi } from './producer.js';
+import { createProducer, producerApi, relaySessionsApi } from './producer.js';
 import type { RelayServerApi } from './relayApi.js';
 
 /** Frames kept per session for a client socket.io could not recover: as the bare relay. */
@@ -112,16 +112,8 @@ const producer = createProducer(publish);
 
 const api: RelayServerApi = {
   info: () => ({ port, protocol: 'socketio', pid: process.pid, workDir }),
-  async createSessions({ count }) {
-    const sessionIds = Array.from({ length: count }, () => randomUUID());
-    for (const id of sessionIds) sessionOf(id);
-    return { sessionIds };
-  },
+  ...relaySessionsApi(sessions, sessionOf),
   ...producerApi(producer),
-  async finishSessions({ sessionIds }) {
-    for (const id of sessionIds) sessions.delete(id);
-    return null;
-  },
   ...createStatsApi(),
 };
 
