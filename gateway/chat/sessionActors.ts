@@ -117,7 +117,7 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
     return actor;
   };
 
-  return {
+  const actors: SessionActors = {
     get: (sessionId) => live.get(sessionId),
     acquire(sessionId) {
       const existing = live.get(sessionId);
@@ -149,8 +149,7 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
       return actor ? subscriptionView(actor.getSnapshot()) : { isProcessing: false, runId: null, pendingPermissions: [] };
     },
     isProcessing(sessionId) {
-      const actor = live.get(sessionId);
-      return actor ? subscriptionView(actor.getSnapshot()).isProcessing : false;
+      return actors.view(sessionId).isProcessing;
     },
     summaries() {
       return [...live].map(([sessionId, actor]) => {
@@ -177,4 +176,5 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
       return closed;
     },
   };
+  return actors;
 }
