@@ -130,6 +130,17 @@ test('fs reads inside the project work, by absolute and relative path and throug
   assert.match(streamed(await turn(client, sessionId, `read ${join(harness.project, 'inside-link')}`)), /^read ok: hello notes$/);
 });
 
+test('an agent that asks for many large reads and stops reading its stdin gets one answer at a time, the rest refused', async () => {
+  // 4 MiB: far more than a pipe holds, so the first answer alone fills it.
+  writeFileSync(join(harness.project, 'big.txt'), 'x'.repeat(4 * 1024 * 1024));
+  const text = streamed(await turn(client, sessionId, 'readflood 40 big.txt', 30_000));
+  const [, ok, refused] = /ok=(\d+) refused=(\d+)/.exec(text) ?? [];
+  assert.is(Number(ok) + Number(refused), 40, text);
+  assert.ok(Number(ok) >= 1 && Number(ok) <= 2, `answered ${ok} of 40 while the agent was not reading`);
+  // Reading again, it is answered again.
+  assert.match(streamed(await turn(client, sessionId, 'read notes.txt')), /^read ok: hello notes$/);
+});
+
 test('fs reads outside the project are refused: absolute, "..", symlinked file, symlinked directory', async () => {
   const cases: Array<[string, RegExp]> = [
     [join(outside, 'secret.txt'), /outside the session's project/],

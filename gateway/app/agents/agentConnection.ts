@@ -7,7 +7,7 @@
  * Capabilities declared in `initialize` are exactly the handlers registered here: fs read/write
  * (confined to the project path) and, when `terminals` is on, the five terminal methods.
  */
-import { client, PROTOCOL_VERSION, type ClientConnection, type InitializeRequest, type InitializeResponse, type PromptResponse, type RequestPermissionResponse } from '@agentclientprotocol/sdk';
+import { client, PROTOCOL_VERSION, RequestError, type ClientConnection, type InitializeRequest, type InitializeResponse, type PromptResponse, type RequestPermissionResponse } from '@agentclientprotocol/sdk';
 
 import type { Logger } from '../../logger.js';
 import type { SpawnPty } from '../../shell/ptyProcesses.js';
@@ -69,6 +69,8 @@ export class AgentConnection {
   readonly appSessionId: string;
   readonly projectPath: string;
   private readonly process: AgentProcess;
+  /** The large answers made so far, in order (see `largeReply`). */
+  private largeReplies: Promise<void> = Promise.resolve();
   private readonly connection: ClientConnection;
   private readonly terminals: SessionTerminals | null;
   private readonly logger: Logger;
@@ -119,6 +121,29 @@ export class AgentConnection {
     });
   }
 
+  /**
+   * Answers that can be large (a file read, up to `maxReadFileBytes`; a terminal's output) are
+   * made one at a time, each after the one before has been handed to the agent's stdin, and are
+   * refused while the agent has not read what we already wrote: an agent that asks for many and
+   * stops reading its stdin cannot make us hold more than one such answer beyond the pipe.
+   */
+  private largeReply<T>(produce: () => Promise<T>): Promise<T> {
+    const turn = this.largeReplies
+      // A macrotask: the answer before this one has reached the stdin write by then.
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => {
+        if (this.process.writeBlocked()) {
+          throw new RequestError(-32000, 'the agent is not reading its stdin: read the answers already sent first');
+        }
+        return produce();
+      });
+    this.largeReplies = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
   private buildClient() {
     const root = this.projectPath;
     // Raw params: an update kind this SDK does not know must still reach the mapper (passed through).
@@ -135,13 +160,13 @@ export class AgentConnection {
         if (!this.sink) return { outcome: { outcome: 'cancelled' } };
         return this.sink.requestPermission(params, signal);
       })
-      .onRequest('fs/read_text_file', ({ params }) => readTextFileConfined(root, params, this.limits.maxReadFileBytes))
+      .onRequest('fs/read_text_file', ({ params }) => this.largeReply(() => readTextFileConfined(root, params, this.limits.maxReadFileBytes)))
       .onRequest('fs/write_text_file', ({ params }) => writeTextFileConfined(root, params));
     const terminals = this.terminals;
     if (terminals) {
       app
         .onRequest('terminal/create', ({ params }) => terminals.create(params))
-        .onRequest('terminal/output', ({ params }) => terminals.output(params.terminalId))
+        .onRequest('terminal/output', ({ params }) => this.largeReply(async () => terminals.output(params.terminalId)))
         .onRequest('terminal/wait_for_exit', ({ params }) => terminals.waitForExit(params.terminalId))
         .onRequest('terminal/kill', ({ params }) => {
           terminals.kill(params.terminalId);

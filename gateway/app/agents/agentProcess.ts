@@ -50,6 +50,8 @@ export interface AgentProcess {
   stderrTail(): string;
   /** Stops the whole process group; resolves once the process has exited. */
   kill(): Promise<void>;
+  /** True while the agent has not read what was last written to its stdin (the pipe is full). */
+  writeBlocked(): boolean;
 }
 
 /** After the agent exits, how long its pipes may take to deliver their last bytes. */
@@ -269,14 +271,17 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
   );
 
   child.stdin?.on('error', (error) => logger.debug('ACP agent stdin closed', { agent: name, error: String(error) }));
+  let blocked = false;
   const writable = new WritableStream<AnyMessage>({
     write(message) {
       const stdin = child.stdin;
       if (reason !== null || !stdin || stdin.destroyed || !stdin.writable) return;
       const line = `${JSON.stringify(message)}\n`;
       if (!stdin.write(line)) {
+        blocked = true;
         return new Promise<void>((resolve) => {
           const done = () => {
+            blocked = false;
             stdin.off('drain', done);
             stdin.off('close', done);
             resolve();
@@ -311,6 +316,7 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
     endReason: () => reason,
     stderrTail: () => stderrTail.trim(),
     kill,
+    writeBlocked: () => blocked,
   };
 }
 
@@ -325,5 +331,6 @@ function deadProcess(why: string): AgentProcess {
     endReason: () => why,
     stderrTail: () => '',
     kill: () => Promise.resolve(),
+    writeBlocked: () => false,
   };
 }

@@ -15,6 +15,8 @@
  *   permission         asks permission (allow once / always / reject); reports the outcome
  *   permcrash          asks permission, then exits 4 while it is pending
  *   permflood N        asks N permissions at once, waits 1 s, answers "cancelled=<how many were>"
+ *   readflood N PATH   stops reading its stdin, asks to read PATH N times at once, reads again
+ *                      after 1.5 s; answers "ok=<answered> refused=<errors>"
  *   read PATH          fs/read_text_file; answers "read ok: …" or "read error: …"
  *   write PATH TEXT    fs/write_text_file; answers "write ok" or "write error: …"
  *   terminal CMD…      terminal/create + wait + output + release, as a tool call with terminal content
@@ -192,6 +194,18 @@ const app = agent({ name: 'spec-acp-agent' })
           }
           await sleep(1000);
           await say(`cancelled=${cancelledCount}`);
+          return { stopReason: 'end_turn' };
+        }
+        case 'readflood': {
+          process.stdin.pause();
+          const reads = [];
+          for (let i = 0; i < Number(args[0] ?? 10); i++) {
+            reads.push(client.request('fs/read_text_file', { sessionId: session.id, path: args[1] }).then(() => 'ok', () => 'refused'));
+          }
+          await sleep(1500);
+          process.stdin.resume();
+          const outcomes = await Promise.all(reads);
+          await say(`ok=${outcomes.filter((o) => o === 'ok').length} refused=${outcomes.filter((o) => o === 'refused').length}`);
           return { stopReason: 'end_turn' };
         }
         case 'permcrash': {
