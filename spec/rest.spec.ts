@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { createRestHandler, type RestDeps, type RunningRunSummary } from '../gateway/app/cli/rest.js';
-import { HISTORY_PAGE_MAX, type SessionRoutesDeps, type StoredSessionSummary } from '../gateway/app/cli/restSessions.js';
+import { HISTORY_PAGE_MAX, HISTORY_PAGE_MAX_BYTES, type SessionRoutesDeps, type StoredSessionSummary } from '../gateway/app/cli/restSessions.js';
 import { SessionCursorError } from '../persistence/sessionStore.js';
 import type { SessionRecord } from '../persistence/types.js';
 
@@ -298,7 +298,7 @@ function fakeSessionRoutes() {
       },
     },
   };
-  return { routes, calls, state, pendingWrites };
+  return { routes, calls, state, pendingWrites, events };
 }
 
 const getJson = async (h: Harness, path: string, method = 'GET') => {
@@ -392,6 +392,26 @@ test('GET /api/providers/sessions/:id/messages: frames in seq order, hasMore, bo
     assert.is((await getJson(h, '/api/providers/sessions/%E0%A4%A/messages')).status, 400, 'a malformed escape');
     const other = await fetch(`${h.base}/api/providers/sessions/new/other`, { headers: auth });
     assert.is(await other.text(), 'caller 404', 'not a route of the handler');
+  } finally {
+    await h.close();
+  }
+});
+
+test('a history page holds at most HISTORY_PAGE_MAX_BYTES of frames (its first frame whatever its size)', async () => {
+  const fake = fakeSessionRoutes();
+  const frame = (seq: number, size: number) => ({ seq, json: JSON.stringify({ kind: 'text', sessionId: 'new', seq, content: 'x'.repeat(size) }) });
+  const third = Math.floor(HISTORY_PAGE_MAX_BYTES / 3);
+  fake.events.set('new', [frame(1, HISTORY_PAGE_MAX_BYTES * 2), frame(2, third), frame(3, third), frame(4, third), frame(5, 10)]);
+  const h = await startServer({ sessionRoutes: fake.routes });
+  try {
+    const seqs = async (afterSeq: number) => {
+      const page = await getJson(h, `/api/providers/sessions/new/messages?afterSeq=${afterSeq}`);
+      const body = page.body as { messages: Array<{ seq: number }>; hasMore: boolean };
+      return { seqs: body.messages.map((m) => m.seq), hasMore: body.hasMore };
+    };
+    assert.equal(await seqs(0), { seqs: [1], hasMore: true }, 'an oversized first frame comes alone');
+    assert.equal(await seqs(1), { seqs: [2, 3], hasMore: true }, 'the page ends before the bound');
+    assert.equal(await seqs(3), { seqs: [4, 5], hasMore: false });
   } finally {
     await h.close();
   }

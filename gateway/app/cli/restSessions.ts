@@ -66,6 +66,12 @@ export const HISTORY_PAGE_DEFAULT = 200;
  * and `maxBytesPerSession` bytes, so a page is bounded in bytes by that too.
  */
 export const HISTORY_PAGE_MAX = 1000;
+/**
+ * The most frame bytes one history page holds (its first frame always, whatever its size): a
+ * session may keep `maxBytesPerSession` (16 MiB) and a client that asks many times and does not
+ * read would otherwise make each answer that large. Past it the page ends early with `hasMore`.
+ */
+export const HISTORY_PAGE_MAX_BYTES = 1024 * 1024;
 /** A `before` cursor longer than this is not one the server made. */
 export const MAX_CURSOR_LENGTH = 512;
 
@@ -121,8 +127,13 @@ export async function sessionHistory(deps: SessionRoutesDeps, sessionId: string,
   if (!deps.hasSession(sessionId)) throw new HttpError(404, 'Session not found');
   // One more than asked says whether there is more without a second query.
   const events = deps.history.read(sessionId, afterSeq, limit + 1);
-  const hasMore = events.length > limit;
-  const page = hasMore ? events.slice(0, limit) : events;
+  let count = 0;
+  for (let bytes = 0; count < Math.min(limit, events.length); count++) {
+    bytes += Buffer.byteLength(events[count].json);
+    if (count > 0 && bytes > HISTORY_PAGE_MAX_BYTES) break;
+  }
+  const hasMore = events.length > count;
+  const page = events.slice(0, count);
   const oldestSeq = deps.history.oldestSeq(sessionId);
   const latestSeq = deps.history.latestSeq(sessionId);
   // The frames are stored as the text sockets were sent: spliced in as they are, not re-encoded.
