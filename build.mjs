@@ -1,5 +1,5 @@
 // Builds the package into dist/: esbuild bundles the library (dist/index.js, its claudecodeui
-// entry dist/claudecodeui.js and its ACP runtime entry dist/acp.js), the CLI (dist/cli.js) and the screen mirror worker
+// entry dist/claudecodeui.js, its ACP runtime entry dist/acp.js and its Redis cluster entry dist/cluster.js), the CLI (dist/cli.js) and the screen mirror worker
 // (dist/screenMirrorWorker.js) as ESM for Node 20, with every dependency left external (native
 // addons and xstate stay in node_modules); tsc then emits the .d.ts files of the public API.
 import { execFileSync } from 'node:child_process';
@@ -26,7 +26,7 @@ const common = {
 await build({
   ...common,
   splitting: true,
-  entryPoints: { index: 'gateway/index.ts', claudecodeui: 'gateway/hosts/claudecodeui.ts', acp: 'gateway/app/agents/index.ts' },
+  entryPoints: { index: 'gateway/index.ts', claudecodeui: 'gateway/hosts/claudecodeui.ts', acp: 'gateway/app/agents/index.ts', cluster: 'gateway/cluster.ts' },
   outdir: 'dist',
 });
 // gateway/app/cli.ts starts with its own hashbang, which esbuild keeps.
@@ -39,4 +39,4 @@ cpSync('gateway/app/playground', 'dist/playground', { recursive: true });
 
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/claudecodeui.js, dist/acp.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');
+console.log('built dist/index.js, dist/claudecodeui.js, dist/acp.js, dist/cluster.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');

@@ -6,6 +6,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { openDatabase, type GatewayDatabase } from '../persistence/database.js';
 import { createSqliteEventLog, type SqliteEventLog } from '../persistence/eventLog.js';
 import { createSqliteSessionStore } from '../persistence/sessionStore.js';
+import type { BackendHealth } from '../persistence/cluster/types.js';
+import type { ClusterEventLog } from '../persistence/cluster/types.js';
 import type { ChatEventLog, EventLogHealth, SessionStore } from '../persistence/types.js';
 import { CLOSE, CLOSE_CODES } from '../machines/protocolCodes.js';
 import { createActorHost } from './actorHost.js';
@@ -70,6 +72,8 @@ export interface GatewayHealth {
   eventLog: EventLogHealth;
   sockets: number;
   runningRuns: number;
+  /** [cluster] Only in cluster mode: this node's id and the shared backend's reachability (down: `degraded`). */
+  cluster?: { nodeId: string; backend: BackendHealth };
 }
 
 export interface GatewayHandle {
@@ -84,7 +88,7 @@ export interface GatewayHandle {
   broadcast(frame: Record<string, unknown>): void;
   health(): GatewayHealth;
   /** Live actors by kind and state (read-only), for the inspector panel and `/api/actors`. */
-  listActors(): { chat: unknown[]; shell: unknown[] };
+  listActors(): { chat: unknown[]; shell: unknown[]; nodeId?: string };
   readonly limits: Readonly<GatewayLimits>;
   /**
    * The durable chat log, for reading a session's history (the standalone server's
@@ -121,15 +125,19 @@ export function createWebSocketServer<TProvider extends string = string>(
   const allowedOrigins = deps.allowedOrigins ?? [];
 
   // ---- persistence ----
-  const database: GatewayDatabase = openDatabase(deps.databasePath ?? DEFAULT_DATABASE_PATH);
-  const log: SqliteEventLog = createSqliteEventLog(database, {
-    maxEventsPerSession: limits.maxEventsPerSession,
-    maxBytesPerSession: limits.maxBytesPerSession,
-    tailEvents: limits.replayTailEvents,
-    batchMaxEvents: limits.logBatchMaxEvents,
-    logger,
-  });
-  const sessions: SessionStore = deps.sessions ?? createSqliteSessionStore(database);
+  // A cluster node keeps its log and sessions in the shared backend; its owner closes that.
+  const { cluster } = deps;
+  const database: GatewayDatabase | null = cluster ? null : openDatabase(deps.databasePath ?? DEFAULT_DATABASE_PATH);
+  const log: SqliteEventLog | ClusterEventLog =
+    cluster?.eventLog ??
+    createSqliteEventLog(database as GatewayDatabase, {
+      maxEventsPerSession: limits.maxEventsPerSession,
+      maxBytesPerSession: limits.maxBytesPerSession,
+      tailEvents: limits.replayTailEvents,
+      batchMaxEvents: limits.logBatchMaxEvents,
+      logger,
+    });
+  const sessions: SessionStore = cluster?.sessions ?? deps.sessions ?? createSqliteSessionStore(database as GatewayDatabase);
 
   // ---- actors and routes ----
   const host = createActorHost({ clock: deps.clock, inspect: deps.inspect });
@@ -145,8 +153,9 @@ export function createWebSocketServer<TProvider extends string = string>(
     sessions,
     log,
     sendBudget,
+    cluster,
   });
-  const shell = createShellRoute({ host, limits, logger, shell: deps.shell, user: shellUser, sessions, spawnPty: deps.shell?.spawnPty, sendBudget });
+  const shell = createShellRoute({ host, limits, logger, shell: deps.shell, user: shellUser, sessions, spawnPty: deps.shell?.spawnPty, sendBudget, cluster: deps.cluster });
   const plugin = createPluginRoute({ host, limits, logger, getPluginPort: deps.getPluginPort });
   host.start(wireMachines({ chat: chat.effects, shell: shell.effects, plugin: plugin.effects }));
   chat.recoverInterruptedRuns();
@@ -263,15 +272,19 @@ export function createWebSocketServer<TProvider extends string = string>(
     forgetSession: (sessionId) => chat.forgetSession(sessionId),
     health() {
       const eventLog = log.health();
+      // [cluster] A node that cannot reach the backend serves nothing durable: degraded.
+      const backend = deps.cluster?.health();
       return {
-        status: eventLog.degraded ? 'degraded' : 'ok',
+        status: eventLog.degraded || backend?.connected === false ? 'degraded' : 'ok',
         eventLog,
         sockets: wss.clients.size,
         runningRuns: chat.listRunningRuns().length,
+        ...(deps.cluster && backend ? { cluster: { nodeId: deps.cluster.nodeId, backend } } : {}),
       };
     },
     listActors() {
-      return { chat: chat.listSessions(), shell: shell.listActors() };
+      // [cluster] The actors are this node's only: the answer says which node that is.
+      return { chat: chat.listSessions(), shell: shell.listActors(), ...(deps.cluster ? { nodeId: deps.cluster.nodeId } : {}) };
     },
     async close() {
       if (closed) return;
@@ -295,8 +308,9 @@ export function createWebSocketServer<TProvider extends string = string>(
       // Sockets that did not finish the closing handshake in time are cut.
       for (const ws of wss.clients) ws.terminate();
       host.shutdown();
-      log.close();
-      database.close();
+      if (cluster) log.flush();
+      else log.close();
+      database?.close();
       registered.delete(handle);
     },
   };

@@ -7,6 +7,7 @@ import type { GatewayLimits } from './config.js';
 import type { Logger } from './logger.js';
 import type { SpawnPty } from './shell/ptyProcesses.js';
 import type { PermissionDecision } from '../machines/chatMessage.js';
+import type { ClusterBackend } from '../persistence/cluster/types.js';
 import type { SessionStore } from '../persistence/types.js';
 
 /**
@@ -157,6 +158,12 @@ export interface GatewayDeps<TProvider extends string = string> {
   sessions?: SessionStore;
   /** Where the SQLite file lives: a path, or ':memory:'. Default `./data/agent-gateway.sqlite`. */
   databasePath?: string;
+  /**
+   * [cluster] A shared backend (`openRedisCluster`): this gateway is one node of several. The chat
+   * log, sessions and run leases live there (SQLite is not opened; `sessions` and `databasePath`
+   * are ignored); `/shell` and `/plugin-ws` stay node-local. docs/CLUSTER.md.
+   */
+  cluster?: ClusterBackend;
   /** Browser origins allowed besides the request's own host. `'*'` allows every origin. */
   allowedOrigins?: string[];
   routes?: ExtraRoutes;

@@ -1,7 +1,7 @@
 import { and, assertEvent, assign, emit, enqueueActions, raise, sendTo, setup, stopChild } from 'xstate';
 
 import { chatRunMachine } from './chatRun.machine.js';
-import { sequenceMessage, type ChatMessage, type PendingPermission } from './chatMessage.js';
+import { sequenceMessage, type ChatMessage, type PendingPermission, type SequencedFrame } from './chatMessage.js';
 import {
   MAX_RECENT_CLIENT_MESSAGE_IDS,
   type ChatSessionContext,
@@ -31,6 +31,8 @@ export * from './chatSession.types.js';
  *   idle | locked ──gateway.shutdown, session.deleted──▶ closed (a running session is not deleted)
  *   idle ──run.interrupted──▶ idle (a synthetic `complete` closes the run a crash left open)
  *   idle (no subscribers, no live run, sessionIdleTtl) ──▶ closed
+ *   [cluster] idle ──remote.frames (a run opens) / remote.run-observed──▶ remote ──remote.frames (its complete)──▶ idle
+ *             remote ──run.interrupted (this node took the lost run over)──▶ idle;  running | stopping ──run.lost──▶ closed
  *   idle, nothing ever sequenced, a subscriber comes, leaves or drops ──▶ closed (at once, watchers as output)
  *
  * Runs are child actors (`chatRun.machine.ts`); each run's messages come back as `run.message`
@@ -96,10 +98,36 @@ export const chatSessionMachine = setup({
       assertEvent(event, 'client.send');
       return !event.providerAvailable;
     },
+    leaseHeld: ({ event }) => {
+      assertEvent(event, 'client.send');
+      return event.runLease === 'held';
+    },
+    backendUnavailable: ({ event }) => {
+      assertEvent(event, 'client.send');
+      return event.runLease === 'unavailable';
+    },
+    /** The frames leave a remote run open (one started, or the current one goes on without its `complete`). */
+    leavesRemoteRunOpen: ({ context, event }) => {
+      assertEvent(event, 'remote.frames');
+      return remoteRunAfter(context, event.frames) !== null;
+    },
+    // Not a run that ended here already, nor a local run (a remote one seen in its frames gets its node).
+    isOpenRemoteRun: ({ context, event }) => {
+      assertEvent(event, 'remote.run-observed');
+      return event.run.runId !== context.lastEndedRemoteRunId && !isLocalRun(context.currentRun);
+    },
+    isCurrentRunOf: ({ context, event }) => {
+      assertEvent(event, ['peer.abort', 'peer.permission-response', 'run.lost', 'run.interrupted']);
+      return context.currentRun?.runId === event.runId;
+    },
+    isPendingHere: ({ context, event }) => {
+      assertEvent(event, 'peer.permission-response');
+      return context.pendingPermissions.some((pending) => pending.requestId === event.requestId && pending.runId === event.runId);
+    },
     // A run's messages are sequenced while its actor lives: after its runtime settled they are dropped.
     isLiveRun: ({ context, event }) => {
       assertEvent(event, 'run.message');
-      return context.liveRuns.includes(event.runId);
+      return context.liveRuns.includes(event.runId) && !context.lostRuns.includes(event.runId);
     },
     isCurrentRun: ({ context, event }) => {
       assertEvent(event, 'run.ended');
@@ -239,16 +267,23 @@ export const chatSessionMachine = setup({
     /** A run a crash left open ends with a synthetic `complete`, on the next seq, as any other. */
     completeInterruptedRun: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'run.interrupted');
-      enqueue.assign({ seq: context.seq + 1 });
-      const message = { kind: 'complete', provider: event.provider, exitCode: 1, aborted: false, reason: 'gateway_restart' };
+      const pending = context.pendingPermissions.filter((p) => p.runId !== event.runId);
+      // A remote run this node took over ends here: the session no longer shows it running.
+      const endsCurrent = context.currentRun?.runId === event.runId;
+      enqueue.assign({
+        seq: context.seq + 1,
+        pendingPermissions: pending,
+        ...(endsCurrent ? { currentRun: null, lastEndedRemoteRunId: event.runId } : {}),
+      });
+      const reason = event.reason ?? 'gateway_restart';
+      const message = { kind: 'complete', provider: event.provider, exitCode: 1, aborted: false, reason };
       emitSequenced(enqueue, context, message, event.runId);
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
     }),
     unlock: assign({ lockedBy: null }),
-    forgetRun: assign({
-      liveRuns: ({ context, event }) => {
-        const runId = runIdOfActor(actorIdOf(event));
-        return context.liveRuns.filter((id) => id !== runId);
-      },
+    forgetRun: assign(({ context, event }) => {
+      const runId = runIdOfActor(actorIdOf(event));
+      return { liveRuns: context.liveRuns.filter((id) => id !== runId), lostRuns: context.lostRuns.filter((id) => id !== runId) };
     }),
     stopRunActor: stopChild(({ event }) => actorIdOf(event)),
     assignSessionId: assign({
@@ -262,10 +297,76 @@ export const chatSessionMachine = setup({
       return { type: 'session-id.assigned' as const, providerSessionId: event.providerSessionId };
     }),
     resolvePermission: enqueueActions(({ context, event, enqueue }) => {
-      assertEvent(event, 'client.permission-response');
+      assertEvent(event, ['client.permission-response', 'peer.permission-response']);
       const pending = context.pendingPermissions.filter((p) => p.requestId !== event.requestId);
       enqueue.assign({ pendingPermissions: pending });
       enqueue.emit({ type: 'permission.resolve', requestId: event.requestId, decision: event.decision });
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
+    }),
+    /** [cluster] Frames another node sequenced: relayed to this node's subscribers, the remote run tracked. */
+    relayRemoteFrames: enqueueActions(({ context, event, enqueue }, params: { track: boolean }) => {
+      assertEvent(event, 'remote.frames');
+      let { seq, pendingPermissions: pending } = context;
+      let run = context.currentRun;
+      let lastEnded = context.lastEndedRemoteRunId;
+      for (const frame of event.frames) {
+        // Already counted here (read twice, or this node's own write).
+        if (frame.seq <= seq) continue;
+        seq = frame.seq;
+        enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers, durable: true });
+        pending = trackPermissions(pending, frame.runId, frame);
+        if (frame.kind === 'complete') {
+          pending = pending.filter((p) => p.runId !== frame.runId);
+          if (run?.runId === frame.runId) run = null;
+          lastEnded = frame.runId;
+        } else if (run === null && frame.runId !== lastEnded) {
+          run = { runId: frame.runId, provider: String(frame.provider ?? ''), startedAt: 0, firstSeq: frame.seq, nodeId: null };
+        }
+      }
+      // Only idle and remote track another node's run: running, locked and stopping are about
+      // this node's run (remote frames then are another node's, relayed so nobody misses them).
+      if (!params.track) {
+        enqueue.assign({ seq });
+        return;
+      }
+      enqueue.assign({ seq, pendingPermissions: pending, lastEndedRemoteRunId: lastEnded, currentRun: run });
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
+    }),
+    observeRemoteRun: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'remote.run-observed');
+      const { run } = event;
+      const pending = [...context.pendingPermissions.filter((p) => p.runId !== run.runId), ...run.pendingPermissions];
+      enqueue.assign({
+        currentRun: { runId: run.runId, provider: run.provider, startedAt: run.startedAt, firstSeq: run.firstSeq, nodeId: run.nodeId },
+        pendingPermissions: pending,
+      });
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
+    }),
+    askNodeToAbort: emit(({ context }) => ({ type: 'remote.abort' as const, runId: context.currentRun?.runId ?? '' })),
+    /** An approval of a remote run: its node resolves it; here it is no longer pending. */
+    forwardPermission: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'client.permission-response');
+      const answered = context.pendingPermissions.find((p) => p.requestId === event.requestId);
+      const pending = context.pendingPermissions.filter((p) => p.requestId !== event.requestId);
+      enqueue.assign({ pendingPermissions: pending });
+      enqueue.emit({
+        type: 'remote.permission-response',
+        runId: answered?.runId ?? context.currentRun?.runId ?? '',
+        requestId: event.requestId,
+        decision: event.decision,
+      });
+      announcePermissionChanges(enqueue, context.pendingPermissions, pending);
+    }),
+    /**
+     * [cluster] The run's lease is gone: it is told to stop and nothing more of it is sequenced
+     * here; the session closes (its watchers handed back), so the next actor starts from the log.
+     * The node that took the run over sequences its `complete`.
+     */
+    dropLostRun: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'run.lost');
+      const pending = context.pendingPermissions.filter((p) => p.runId !== event.runId);
+      enqueue(sendTo(runActorId(event.runId), { type: 'gateway.shutdown' } as never));
+      enqueue.assign({ currentRun: null, pendingPermissions: pending, lostRuns: [...context.lostRuns, event.runId] });
       announcePermissionChanges(enqueue, context.pendingPermissions, pending);
     }),
     reply: emit(({ context, event }, params: { code: ProtocolErrorCode; scope?: 'session' | 'none' }) => {
@@ -287,6 +388,8 @@ export const chatSessionMachine = setup({
     providerSessionId: null,
     pendingPermissions: [],
     recentSends: [],
+    lastEndedRemoteRunId: null,
+    lostRuns: [],
     limits: input.limits,
   }),
   initial: 'idle',
@@ -302,8 +405,17 @@ export const chatSessionMachine = setup({
         'client.send': [
           { guard: 'isRepeatedSend', actions: 'acceptRepeatedSend' },
           ...refuseUnknownSend('idle'),
+          // [cluster] The lease decides last: a run elsewhere, or no backend to ask.
+          { guard: 'leaseHeld', actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } },
+          { guard: 'backendUnavailable', actions: { type: 'reply', params: { code: 'BACKEND_UNAVAILABLE' } } },
           { target: 'running', actions: ['rememberSend', 'startRun', 'emitRunStarted'] },
         ],
+        // [cluster] Another node's run, seen in its frames or in the backend's record.
+        'remote.frames': [
+          { guard: 'leavesRemoteRunOpen', target: 'remote', actions: { type: 'relayRemoteFrames', params: { track: true } } },
+          { actions: { type: 'relayRemoteFrames', params: { track: true } } },
+        ],
+        'remote.run-observed': { guard: 'isOpenRemoteRun', target: 'remote', actions: 'observeRemoteRun' },
         'client.abort': [
           { guard: 'isEmpty', target: 'closed', actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
           { actions: { type: 'reply', params: { code: 'NO_ACTIVE_RUN' } } },
@@ -326,6 +438,10 @@ export const chatSessionMachine = setup({
         'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: true } }] },
         'client.send': [{ guard: 'isRepeatedSend', actions: 'acceptRepeatedSend' }, ...refuseUnknownSend('busy'), { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } }],
         'client.abort': { actions: 'forwardAbort' },
+        'peer.abort': { guard: 'isCurrentRunOf', actions: 'forwardAbort' },
+        'peer.permission-response': { guard: 'isPendingHere', actions: 'resolvePermission' },
+        // Its view of the session may hold events the log refused: the actor closes, a fresh one reads the log.
+        'run.lost': { guard: 'isCurrentRunOf', target: 'closed', actions: 'dropLostRun' },
         'gateway.shutdown': { target: 'stopping', actions: 'forwardAbort' },
         'run.ended': [
           { guard: and(['isCurrentRun', 'locksSession']), target: 'locked', actions: 'endCurrentRun' },
@@ -353,6 +469,33 @@ export const chatSessionMachine = setup({
         lockedSessionTimeout: { target: 'idle', actions: 'unlock' },
       },
     },
+    /**
+     * [cluster] A run of this session executes on another node: its frames come from the shared
+     * log; an abort or an approval answered here goes to that node; a send is refused as busy.
+     */
+    remote: {
+      on: {
+        'client.subscribe': { actions: ['addSubscriber', { type: 'emitSubscribed', params: { running: true } }] },
+        'client.send': [{ guard: 'isRepeatedSend', actions: 'acceptRepeatedSend' }, ...refuseUnknownSend('busy'), { actions: { type: 'reply', params: { code: 'RUN_IN_PROGRESS' } } }],
+        'client.abort': { actions: 'askNodeToAbort' },
+        'client.permission-response': [
+          { guard: 'canResolvePermission', actions: 'forwardPermission' },
+          { actions: { type: 'reply', params: { code: 'UNKNOWN_PERMISSION_REQUEST', scope: 'none' } } },
+        ],
+        'remote.frames': [
+          { guard: 'leavesRemoteRunOpen', actions: { type: 'relayRemoteFrames', params: { track: true } } },
+          { target: 'idle', actions: { type: 'relayRemoteFrames', params: { track: true } } },
+        ],
+        'remote.run-observed': { guard: 'isOpenRemoteRun', actions: 'observeRemoteRun' },
+        // This node took the run over from its lost node: it sequences the run's end.
+        'run.interrupted': [{ guard: 'isCurrentRunOf', target: 'idle', actions: 'completeInterruptedRun' }, { actions: 'completeInterruptedRun' }],
+        'gateway.shutdown': { target: 'closed' },
+      },
+      after: {
+        // Nobody here watches it: the actor need not follow another node's run.
+        sessionIdleTtl: [{ guard: 'canClose', target: 'closed' }, { target: 'remote', reenter: true }],
+      },
+    },
     /** The gateway is closing: the run was asked to abort; after the grace it is ended regardless. */
     stopping: {
       on: {
@@ -363,6 +506,7 @@ export const chatSessionMachine = setup({
         ],
         // The run is being aborted already.
         'client.abort': { actions: [] },
+        'run.lost': { guard: 'isCurrentRunOf', target: 'closed', actions: 'dropLostRun' },
         'run.ended': { guard: 'isCurrentRun', target: 'closed', actions: 'endCurrentRun' },
         'xstate.error.actor.*': [
           { guard: 'isCurrentRunActor', target: 'closed', actions: ['completeFailedRun', 'forgetRun', 'stopRunActor'] },
@@ -380,6 +524,8 @@ export const chatSessionMachine = setup({
     'client.unsubscribe': { actions: 'removeSubscriber' },
     'client.dropped': { actions: 'removeSubscriber' },
     'run.message': { guard: 'isLiveRun', actions: 'sequence' },
+    // [cluster] Relayed whatever the state (a run here keeps its place; see relayRemoteFrames).
+    'remote.frames': { actions: { type: 'relayRemoteFrames', params: { track: false } } },
     'send.expired': { actions: 'forgetSend' },
     'run.session-id': { guard: 'isNewSessionId', actions: ['assignSessionId', 'emitSessionId'] },
     'client.permission-response': [
@@ -442,7 +588,7 @@ function emitSequenced(
 /** What a subscriber is told about a live session (its `chat_subscribed`, or the notice after a gap). */
 export function subscriptionView(snapshot: { value: unknown; context: ChatSessionContext }): SubscriptionView {
   return {
-    isProcessing: snapshot.value === 'running' || snapshot.value === 'stopping',
+    isProcessing: snapshot.value === 'running' || snapshot.value === 'stopping' || snapshot.value === 'remote',
     runId: snapshot.context.currentRun?.runId ?? null,
     pendingPermissions: snapshot.context.pendingPermissions,
   };
@@ -473,6 +619,29 @@ function replayStart(context: ChatSessionContext, lastSeq: number, running: bool
 function hasGap(latestSeq: number, clientLastSeq: number, replayAfter: number | null, oldestSeq: number): boolean {
   if (clientLastSeq > latestSeq) return true;
   return replayAfter !== null && oldestSeq > replayAfter + 1;
+}
+
+/** Whether the current run is this node's (not a remote run another node executes). */
+function isLocalRun(run: ChatSessionContext['currentRun']): boolean {
+  return run !== null && run.nodeId === undefined;
+}
+
+/** The remote run still open after relaying these frames (null: none, or it ended). */
+function remoteRunAfter(context: ChatSessionContext, frames: readonly SequencedFrame[]): string | null {
+  let open = isLocalRun(context.currentRun) ? null : (context.currentRun?.runId ?? null);
+  let lastEnded = context.lastEndedRemoteRunId;
+  let seq = context.seq;
+  for (const frame of frames) {
+    if (frame.seq <= seq) continue;
+    seq = frame.seq;
+    if (frame.kind === 'complete') {
+      if (open === frame.runId) open = null;
+      lastEnded = frame.runId;
+    } else if (open === null && frame.runId !== lastEnded) {
+      open = frame.runId;
+    }
+  }
+  return open;
 }
 
 /** Pending approvals as the session's runs announce and cancel them. */

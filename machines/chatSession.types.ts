@@ -61,6 +61,23 @@ export interface RunRequest extends Omit<RuntimeInvocation, 'sessionId'> {
 export interface SendLookup {
   sessionFound: boolean;
   providerAvailable: boolean;
+  /**
+   * [cluster] The session's run lease, asked of the shared backend before the send: `acquired`
+   * (this node may start the run), `held` (a run of the session is unfinished somewhere in the
+   * cluster), `unavailable` (the backend cannot be reached). Absent on a single node: acquired.
+   */
+  runLease?: 'acquired' | 'held' | 'unavailable';
+}
+
+/** [cluster] A run another node executes, as the shared backend's run record describes it. */
+export interface RemoteRun {
+  runId: string;
+  /** The node that runs it. */
+  nodeId: string;
+  provider: string;
+  startedAt: number;
+  firstSeq: number;
+  pendingPermissions: readonly PendingPermission[];
 }
 
 export type ChatSessionEvent =
@@ -79,8 +96,28 @@ export type ChatSessionEvent =
   | { type: 'client.permission-response'; subscriberId: string; requestId: string; decision: PermissionDecision }
   /** The gateway is closing: abort the running run, end it regardless after `shutdownAbortGrace`. */
   | { type: 'gateway.shutdown' }
-  /** The log shows this run started and never completed: a crash interrupted it. */
-  | { type: 'run.interrupted'; runId: string; provider: string }
+  /**
+   * The log shows this run started and never completed: a crash interrupted it (`gateway_restart`,
+   * the default), or [cluster] its node was lost and this node took it over (`node_lost`).
+   */
+  | { type: 'run.interrupted'; runId: string; provider: string; reason?: 'gateway_restart' | 'node_lost' }
+  /**
+   * [cluster] Frames another node sequenced, read from the shared log (durable already), in seq
+   * order. They are relayed to this node's subscribers; a run they open or end is tracked here.
+   */
+  | { type: 'remote.frames'; frames: readonly SequencedFrame[] }
+  /** [cluster] The backend lists an unfinished run of this session on another node (seen when this actor starts). */
+  | { type: 'remote.run-observed'; run: RemoteRun }
+  /** [cluster] Another node's client asked to abort this node's run. */
+  | { type: 'peer.abort'; runId: string }
+  /** [cluster] Another node's client answered an approval of this node's run. */
+  | { type: 'peer.permission-response'; runId: string; requestId: string; decision: PermissionDecision }
+  /**
+   * [cluster] This node lost the run's lease (the backend refused its writes, or could not be
+   * reached for the lease time): the run is stopped here without an end; the node that takes
+   * it over sequences its `complete`.
+   */
+  | { type: 'run.lost'; runId: string }
   /** The session was deleted (REST `DELETE`): close unless a run is running. */
   | { type: 'session.deleted' }
   /** A remembered `clientMessageId` is past its window (raised by this machine, delayed). */
@@ -88,8 +125,15 @@ export type ChatSessionEvent =
   | ChatRunParentEvent;
 
 export type ChatSessionEmitted =
-  /** A sequenced event: log it, then send it to `subscribers`. */
-  | { type: 'frame'; frame: SequencedFrame; subscribers: readonly string[] }
+  /**
+   * A sequenced event: log it, then send it to `subscribers`. `durable`: [cluster] another node
+   * sequenced and logged it; only send it.
+   */
+  | { type: 'frame'; frame: SequencedFrame; subscribers: readonly string[]; durable?: true }
+  /** [cluster] A client here asked to abort a run another node executes: tell that node (its run record names it). */
+  | { type: 'remote.abort'; runId: string }
+  /** [cluster] A client here answered an approval of a run another node executes: tell that node. */
+  | { type: 'remote.permission-response'; runId: string; requestId: string; decision: PermissionDecision }
   /** A frame for one socket only (errors). */
   | { type: 'reply'; subscriberId: string; frame: ProtocolErrorFrame }
   /**
@@ -133,6 +177,11 @@ export interface CurrentRun {
   startedAt: number;
   /** The seq its first event gets (or got): where a fresh client's replay of this run starts. */
   firstSeq: number;
+  /**
+   * [cluster] Absent for this node's run. For a run another node executes: that node, or null
+   * while only its frames were seen (the gateway asks the backend's run record for the node).
+   */
+  nodeId?: string | null;
 }
 
 export interface ChatSessionContext {
@@ -148,6 +197,10 @@ export interface ChatSessionContext {
   pendingPermissions: readonly PendingPermission[];
   /** Sends remembered by `clientMessageId`, oldest first; each leaves after the window. */
   recentSends: readonly RecentSend[];
+  /** [cluster] The last remote run seen ending: a stale record of it must not reopen it. */
+  lastEndedRemoteRunId: string | null;
+  /** [cluster] Runs whose lease this node lost: stopped, their messages no longer sequenced, until their actor settles. */
+  lostRuns: readonly string[];
   limits: ChatSessionLimits;
 }
 

@@ -88,6 +88,8 @@ export const ERROR_CODES = {
   NO_ACTIVE_RUN: 'The session has no active run.',
   PAYLOAD_TOO_LARGE: 'The frame asks for more than the gateway allows.',
   UNKNOWN_PERMISSION_REQUEST: 'No pending permission request with this requestId in a session this socket is subscribed to.',
+  /** [cluster] The shared backend (Redis) cannot be reached: nothing was started or written. */
+  BACKEND_UNAVAILABLE: 'The gateway cannot reach its shared backend; try again shortly.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -102,6 +104,11 @@ export const SHELL_ERRORS = {
   /** [ours] a `sessionId` longer than `maxSessionIdLength`. */
   SESSION_ID_TOO_LONG: 'Session ID too long',
   TOO_MANY_TERMINALS: 'Too many terminals',
+  /**
+   * [cluster] The key's PTY lives on another gateway node (PTYs are node-local): the frame's
+   * `message` is this text, ": ", and that node's id; `code` is this name and `nodeId` the node.
+   */
+  SHELL_ON_OTHER_NODE: 'Terminal runs on another gateway node',
 } as const;
 
 /**

@@ -4,7 +4,7 @@
  *
  * | concern | file |
  * |---|---|
- * | one session's seq counter, stored-row counters, replay tail | `sessionState.ts`, `replayTail.ts` |
+ * | one session's seq counter, stored-row counters, replay tail | `sessionState.ts`, `replayTail.ts` (its search: `seqRange.ts`, shared with the cluster's mirror) |
  * | batching: one transaction per event-loop turn, `whenWritten` | `batchWriter.ts` |
  * | pruning each session to its bounds, seq marks | `sessionBounds.ts` |
  * | run rows and session deletions, queued in order while writes fail | `runsTable.ts`, `deferredWrites.ts` |

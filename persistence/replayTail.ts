@@ -7,6 +7,7 @@
  * Evicting from the front only moves a head index; the array is compacted once enough slots are
  * dead, so eviction is amortised O(1) instead of an O(n) `shift` per event.
  */
+import { copyFromSeq } from './seqRange.js';
 import type { LoggedEvent } from './types.js';
 
 /** Tail slots skipped before the array is compacted: compaction is amortised, not per eviction. */
@@ -48,21 +49,7 @@ export class ReplayTail {
 
   /** Appends the entries with `seq >= from` to `out`, oldest first, until `out` holds `max`. */
   copyFrom(from: number, max: number, out: LoggedEvent[]): void {
-    const { events } = this;
-    for (let i = this.lowerBound(from); i < events.length && out.length < max; i++) out.push(events[i]);
-  }
-
-  /** Index of the first entry with `seq >= seq` (binary search: seqs ascend). */
-  private lowerBound(seq: number): number {
-    const { events } = this;
-    let lo = this.head;
-    let hi = events.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (events[mid].seq < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    copyFromSeq(this.events, this.head, from, max, out);
   }
 
   private compact(): void {

@@ -57,7 +57,7 @@ const allow = (...items: string[]): Allow[] => items.map((item) => ({ item }));
 /** The table of docs/ARCHITECTURE.md, "## Layers", row by row. */
 const LAYERS: Layer[] = [
   layer({ folders: ['machines/'], allow: allow('xstate', 'machines/') }),
-  layer({ folders: ['persistence/'], allow: allow('drizzle-orm', 'better-sqlite3', 'node:*', 'persistence/') }),
+  layer({ folders: ['persistence/'], allow: allow('drizzle-orm', 'better-sqlite3', 'ioredis', 'node:*', 'persistence/') }),
   layer({
     folders: ['gateway/'],
     outside: ['gateway/app/'],

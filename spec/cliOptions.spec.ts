@@ -6,7 +6,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { runCli, type CliProcess, type ShutdownSignal, type StandaloneHandle } from '../gateway/app/cli/main.js';
-import { commandName, parseCliOptions, type CliOptions } from '../gateway/app/cli/options.js';
+import { openClusterBackend } from '../gateway/app/cli/clusterRest.js';
+import { commandName, defaultNodeId, parseCliOptions, redactRedisUrl, type CliOptions } from '../gateway/app/cli/options.js';
+import type { ClusterBackend } from '../persistence/cluster/types.js';
 import { loadOrCreateToken } from '../gateway/app/cli/token.js';
 
 function parse(argv: string[], env: NodeJS.ProcessEnv = {}): CliOptions {
@@ -162,6 +164,81 @@ options('unknown flags and bad values throw a message naming the option', () => 
   for (const [argv, env, message] of cases) assert.match(parseError(argv, env), message, JSON.stringify(argv));
 });
 
+options('[cluster] --redis and --node-id, from flags or the environment (flags win)', () => {
+  assert.equal(parse(['--redis', 'redis://127.0.0.1:6379']).redisUrl, 'redis://127.0.0.1:6379');
+  assert.equal(parse(['--redis=rediss://user:p%40ss@cache.internal:6380/2']).redisUrl, 'rediss://user:p%40ss@cache.internal:6380/2');
+  const fromEnv = parse([], { GATEWAY_REDIS_URL: ' redis://r:6379/0 ', GATEWAY_NODE_ID: 'gw-1' });
+  assert.is(fromEnv.redisUrl, 'redis://r:6379/0');
+  assert.is(fromEnv.nodeId, 'gw-1');
+  const flagsWin = parse(['--redis', 'redis://a:1', '--node-id', 'host-a.example:3001'], { GATEWAY_REDIS_URL: 'redis://b:2', GATEWAY_NODE_ID: 'b' });
+  assert.is(flagsWin.redisUrl, 'redis://a:1');
+  assert.is(flagsWin.nodeId, 'host-a.example:3001');
+  const single = parse([]);
+  assert.not.ok('redisUrl' in single || 'nodeId' in single, 'absent without --redis: the one-node shape is unchanged');
+  assert.equal(parse([], { GATEWAY_REDIS_URL: '  ' }).redisUrl, undefined, 'an empty variable counts as unset');
+});
+
+options('[cluster] a --redis that is not a redis:// URL, or a bad --node-id, is refused without echoing a password', () => {
+  const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+    [['--redis', 'http://127.0.0.1:6379'], {}, /--redis expects a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', '127.0.0.1:6379'], {}, /--redis expects a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'localhost'], {}, /--redis expects a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'redis://'], {}, /the host is missing/],
+    [['--redis', 'redis://h:6379/db0'], {}, /the path may only be a database number/],
+    [['--redis', 'redis://h:99999'], {}, /--redis expects/],
+    [['--redis='], {}, /--redis expects/],
+    [['--redis'], {}, /--redis needs a value/],
+    [['--redis', 'redis://a:1', '--redis', 'redis://b:2'], {}, /--redis is given more than once/],
+    [[], { GATEWAY_REDIS_URL: 'https://x' }, /GATEWAY_REDIS_URL expects a redis:\/\//],
+    [['--node-id', 'gw-1'], {}, /--node-id names this node in a cluster: it needs --redis/],
+    [[], { GATEWAY_NODE_ID: 'gw-1' }, /GATEWAY_NODE_ID names this node in a cluster: it needs --redis/],
+    [['--redis', 'redis://a:1', '--node-id', 'gw 1'], {}, /--node-id may only contain letters, digits/],
+    [['--redis', 'redis://a:1', '--node-id', 'a/b'], {}, /--node-id may only contain/],
+    [['--redis', 'redis://a:1', '--node-id='], {}, /--node-id must not be empty/],
+    [['--redis', 'redis://a:1', '--node-id', 'n'.repeat(129)], {}, /--node-id must be at most 128 characters/],
+  ];
+  for (const [argv, env, message] of cases) assert.match(parseError(argv, env), message, JSON.stringify([argv, env]));
+  const secret = parseError(['--redis', 'http://user:hunter2@h:6379']);
+  assert.not.ok(secret.includes('hunter2'), 'the password is not echoed');
+});
+
+options('[cluster] the default node id: HOSTNAME:PORT, HOSTNAME:pidPID with port 0; URLs shown without password', () => {
+  assert.is(defaultNodeId('box-1', 3001, 42), 'box-1:3001');
+  assert.is(defaultNodeId('box-1', 0, 42), 'box-1:pid42', 'port 0 is known only after listening: the pid stands in');
+  assert.is(defaultNodeId('odd host/name', 80, 1), 'odd-host-name:80');
+  assert.is(defaultNodeId('', 80, 1), 'node:80');
+  assert.ok(defaultNodeId('h'.repeat(300), 65535, 1).length <= 128);
+  assert.is(redactRedisUrl('redis://user:hunter2@cache:6379/1'), 'redis://user@cache:6379/1');
+  assert.is(redactRedisUrl('rediss://:hunter2@cache:6380'), 'rediss://cache:6380');
+  assert.is(redactRedisUrl('redis://cache:6379?password=hunter2'), 'redis://cache:6379');
+  assert.is(redactRedisUrl('::'), '(malformed URL)');
+});
+
+options('[cluster] a backend that cannot be opened fails with the URL (no password) and the reason; one that hangs, after the bound', async () => {
+  const base = { nodeId: 'n1', maxEventsPerSession: 10, maxBytesPerSession: 1000, tailEvents: 5 };
+  const refused = await openClusterBackend({ ...base, url: 'redis://u:hunter2@127.0.0.1:1/0' }, async () => {
+    throw new Error('connect ECONNREFUSED 127.0.0.1:1 (password hunter2)');
+  }).then(
+    () => null,
+    (error: Error) => error.message,
+  );
+  assert.is(refused, 'cannot open the Redis backend at redis://u@127.0.0.1:1/0 (--redis): connect ECONNREFUSED 127.0.0.1:1 (password ***)');
+  let closedLate = false;
+  let resolveLate: (backend: ClusterBackend) => void = () => undefined;
+  const hung = await openClusterBackend(
+    { ...base, url: 'redis://127.0.0.1:2' },
+    () => new Promise<ClusterBackend>((resolve) => (resolveLate = resolve)),
+    30,
+  ).then(
+    () => null,
+    (error: Error) => error.message,
+  );
+  assert.is(hung, 'cannot open the Redis backend at redis://127.0.0.1:2 (--redis): no answer within 30 ms');
+  resolveLate({ close: async () => void (closedLate = true) } as unknown as ClusterBackend);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(closedLate, 'a backend that opens after the bound is closed again');
+});
+
 options('--help lists every option with its environment variable and default', () => {
   for (const argv of [['--help'], ['-h'], ['--port', '1', '--help']]) {
     const result = parseCliOptions(argv, {});
@@ -170,10 +247,10 @@ options('--help lists every option with its environment variable and default', (
   const result = parseCliOptions(['--help'], {});
   if (!('help' in result)) throw new Error('no help');
   const help = result.help;
-  for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--permission-timeout-ms', '--log-level', '--inspect', '--allowed-origin', '--shell-user', '--workspace-root', '--help']) {
+  for (const flag of ['--port', '--host', '--data-dir', '--plugin', '--demo-pace-ms', '--permission-timeout-ms', '--log-level', '--inspect', '--allowed-origin', '--shell-user', '--workspace-root', '--redis', '--node-id', '--help']) {
     assert.ok(help.includes(flag), flag);
   }
-  for (const env of ['PORT', 'GATEWAY_HOST', 'GATEWAY_DATA_DIR', 'GATEWAY_PLUGINS', 'GATEWAY_TOKEN', 'GATEWAY_DEMO_PACE_MS', 'GATEWAY_PERMISSION_TIMEOUT_MS', 'GATEWAY_LOG_LEVEL', 'GATEWAY_ALLOWED_ORIGINS', 'GATEWAY_SHELL_USER', 'GATEWAY_WORKSPACE_ROOTS']) {
+  for (const env of ['PORT', 'GATEWAY_HOST', 'GATEWAY_DATA_DIR', 'GATEWAY_PLUGINS', 'GATEWAY_TOKEN', 'GATEWAY_DEMO_PACE_MS', 'GATEWAY_PERMISSION_TIMEOUT_MS', 'GATEWAY_LOG_LEVEL', 'GATEWAY_ALLOWED_ORIGINS', 'GATEWAY_SHELL_USER', 'GATEWAY_WORKSPACE_ROOTS', 'GATEWAY_REDIS_URL', 'GATEWAY_NODE_ID']) {
     assert.ok(help.includes(env), env);
   }
   for (const fact of ['default: 3001', 'default: 127.0.0.1', 'default: ./data', 'default: 50', 'default: 60000', 'default: info', 'default: the directory the gateway starts in']) {

@@ -44,6 +44,7 @@ test('the built package is importable, typed, and works', () => {
 import { createWebSocketServer, openSessionStore, type GatewayHandle, type ProviderRuntime, type SessionStoreFile } from 'agent-gateway';
 import { createClaudeCodeUiWebSocketServer, type ClaudeCodeUiHost } from 'agent-gateway/claudecodeui';
 import { createAcpRuntime, createCompositeRuntime, type AcpRuntime, type AgentSpec } from 'agent-gateway/acp';
+import { openRedisCluster, DEFAULT_RUN_LEASE_MS, type ClusterBackend } from 'agent-gateway/cluster';
 declare const server: Server;
 const runtime: ProviderRuntime<'claude' | 'codex'> = {
   hasRuntime: (p) => p === 'claude',
@@ -72,6 +73,13 @@ const acp: AcpRuntime = createAcpRuntime({ agents, limits: { idleStopMs: 60_000 
 const both = createCompositeRuntime([acp]);
 createWebSocketServer(server, { verifyClient: { authenticateWebSocket: () => null }, chat: { runtime: both } });
 void acp.close();
+// The cluster entry: a node of several on one Redis.
+async function node(): Promise<ClusterBackend> {
+  const cluster = await openRedisCluster({ url: 'redis://127.0.0.1:6379', nodeId: 'a', leaseMs: DEFAULT_RUN_LEASE_MS, maxEventsPerSession: 5000, maxBytesPerSession: 1 << 24, tailEvents: 1000 });
+  createWebSocketServer(server, { verifyClient: { authenticateWebSocket: () => null }, chat: { runtime }, cluster });
+  return cluster;
+}
+void node;
 `,
     );
     // Types resolve through the package's "exports" and check under strict.

@@ -462,4 +462,95 @@ test('POST /api/providers/sessions checks projectPath with the workspace and sto
   }
 });
 
+/** The same routes answering through promises, as a cluster backend's store and log do. */
+function asPromises(routes: SessionRoutesDeps): SessionRoutesDeps {
+  const later = <T>(answer: () => T | Promise<T>): Promise<T> => new Promise((resolve, reject) => setImmediate(() => {
+    try {
+      resolve(answer());
+    } catch (error) {
+      reject(error);
+    }
+  }));
+  return {
+    listSessions: (page) => later(() => routes.listSessions(page)),
+    deleteSession: (id) => later(() => routes.deleteSession(id)),
+    hasSession: (id) => later(() => routes.hasSession(id)),
+    isRunning: (id) => later(() => routes.isRunning(id)),
+    forgetSession: (id) => later(() => routes.forgetSession!(id)),
+    history: {
+      read: (id, afterSeq, limit) => later(() => routes.history.read(id, afterSeq, limit)),
+      latestSeq: (id) => later(() => routes.history.latestSeq(id)),
+      oldestSeq: (id) => later(() => routes.history.oldestSeq(id)),
+    },
+  };
+}
+
+test('[cluster] session routes over an asynchronous store and log answer exactly as over a synchronous one', async () => {
+  const sync = fakeSessionRoutes();
+  const async = fakeSessionRoutes();
+  const hSync = await startServer({ sessionRoutes: sync.routes });
+  const hAsync = await startServer({
+    sessionRoutes: asPromises(async.routes),
+    sessions: {
+      createSession: async () => ({ sessionId: 'unused' }),
+      getSession: async (id) => (id === 'new' ? { sessionId: 'new', provider: 'demo', providerSessionId: null, projectPath: '/w/a' } : null),
+    },
+    listRunningRuns: async () => [{ sessionId: 'busy', provider: 'demo', startedAt: 1, lastSeq: 3, nodeId: 'node-2' }],
+  });
+  try {
+    const paths: Array<[string, string]> = [
+      ['/api/providers/sessions', 'GET'],
+      ['/api/providers/sessions?limit=1', 'GET'],
+      ['/api/providers/sessions?before=garbage', 'GET'],
+      ['/api/providers/sessions?limit=0', 'GET'],
+      ['/api/providers/sessions/new/messages?afterSeq=1&limit=2', 'GET'],
+      ['/api/providers/sessions/old/messages', 'GET'],
+      ['/api/providers/sessions/nope/messages', 'GET'],
+      ['/api/providers/sessions/new/messages?afterSeq=-1', 'GET'],
+      ['/api/providers/sessions/busy', 'DELETE'],
+      ['/api/providers/sessions/nope', 'DELETE'],
+      ['/api/providers/sessions/old', 'DELETE'],
+    ];
+    for (const [path, method] of paths) {
+      const [a, b] = await Promise.all([getJson(hSync, path, method), getJson(hAsync, path, method)]);
+      assert.is(b.status, a.status, `${method} ${path}`);
+      assert.is(b.text, a.text, `${method} ${path}`);
+    }
+    assert.equal(async.calls, sync.calls, 'the same calls in the same order (forget before delete)');
+    const one = await getJson(hAsync, '/api/providers/sessions/new');
+    assert.equal(one.body, { sessionId: 'new', provider: 'demo', projectPath: '/w/a' });
+    assert.is((await getJson(hAsync, '/api/providers/sessions/nope')).status, 404);
+    const running = await getJson(hAsync, '/api/providers/sessions/running');
+    assert.equal(running.body, [{ sessionId: 'busy', provider: 'demo', startedAt: 1, lastSeq: 3, nodeId: 'node-2' }]);
+  } finally {
+    await hSync.close();
+    await hAsync.close();
+  }
+});
+
+test('[cluster] a rejecting store or log is a 500 (logged), a rejected cursor a 400, a refused forget a 409', async () => {
+  const fake = fakeSessionRoutes();
+  const routes = asPromises(fake.routes);
+  const h = await startServer({
+    sessionRoutes: {
+      ...routes,
+      listSessions: (page) => (page.before === 'down' ? Promise.reject(new Error('Connection is closed.')) : routes.listSessions(page)),
+      forgetSession: async (id) => id !== 'new',
+      history: { ...routes.history, read: () => Promise.reject(new Error('Connection is closed.')) },
+    },
+  });
+  try {
+    assert.is((await getJson(h, '/api/providers/sessions?before=garbage')).status, 400);
+    const down = await getJson(h, '/api/providers/sessions?before=down');
+    assert.equal([down.status, down.body], [500, { error: 'Internal error' }]);
+    assert.is((await getJson(h, '/api/providers/sessions/new/messages')).status, 500);
+    assert.ok(h.logs.some((line) => line.startsWith('error REST request failed') && line.includes('Connection is closed.')));
+    const refused = await getJson(h, '/api/providers/sessions/new', 'DELETE');
+    assert.equal([refused.status, (refused.body as { code: string }).code], [409, 'RUN_IN_PROGRESS']);
+    assert.not.ok(fake.calls.includes('delete new'), 'the record stays');
+  } finally {
+    await h.close();
+  }
+});
+
 test.run();

@@ -1,15 +1,18 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
-import { openDatabase } from '../../persistence/database.js';
-import { createSqliteSessionStore } from '../../persistence/sessionStore.js';
+import type { ClusterBackend } from '../../persistence/cluster/types.js';
+import { openDatabase, type GatewayDatabase } from '../../persistence/database.js';
+import { createSqliteSessionStore, type SqliteSessionStore } from '../../persistence/sessionStore.js';
+import { clusterRunningRuns, clusterSessionRoutes, openClusterBackend } from './cli/clusterRest.js';
 import { securePrivateDir, securePrivateFiles } from './cli/dataDir.js';
 import { httpPathname } from './cli/httpPath.js';
-import type { CliOptions } from './cli/options.js';
-import { createRestHandler } from './cli/rest.js';
-import type { SessionHistory } from './cli/restSessions.js';
+import { defaultNodeId, redactRedisUrl, type CliOptions } from './cli/options.js';
+import { createRestHandler, type RestDeps } from './cli/rest.js';
+import type { SessionHistory, SessionRoutesDeps } from './cli/restSessions.js';
 import { createStaticHandler } from './cli/static.js';
 import { loadOrCreateToken } from './cli/token.js';
 import { resolveLimits, type GatewayLimits } from '../config.js';
@@ -31,7 +34,8 @@ import type { AttentionEvent, ProviderRuntime, ShellDeps } from '../types.js';
 
 /**
  * The standalone server behind the `agent-gateway` command: one http server with the REST
- * routes, the gateway's sockets, the built-in demo agent, and SQLite under the data dir.
+ * routes, the gateway's sockets, the built-in demo agent, and SQLite under the data dir, or, with
+ * `--redis`, a node of a cluster whose sessions, logs and runs live in Redis (docs/CLUSTER.md).
  */
 
 export const DATABASE_FILE_NAME = 'agent-gateway.sqlite';
@@ -102,11 +106,25 @@ export async function startStandalone(
   // ACP agents (--agent, GATEWAY_AGENTS, --agents-file): an unreadable file fails the start too.
   const agents = resolveStandaloneAgents(options);
   securePrivateDir(options.dataDir);
-  const { token } = loadOrCreateToken(options.dataDir, options.token);
+  // The data dir holds the token in cluster mode too (nodes must share it: see the banner).
+  const { token, source: tokenSource } = loadOrCreateToken(options.dataDir, options.token);
   const databasePath = join(options.dataDir, DATABASE_FILE_NAME);
-  // The REST routes' own connection to the same file (WAL lets the two work side by side).
-  const storeDatabase = openDatabase(databasePath);
-  const sessions = createSqliteSessionStore(storeDatabase);
+  // Cluster mode: the shared backend, opened last of what can fail on the command line's account
+  // (a Redis that cannot be reached fails the start with its URL, password left out). No SQLite.
+  const cluster: ClusterBackend | null = options.redisUrl
+    ? await openClusterBackend({
+        url: options.redisUrl,
+        nodeId: options.nodeId ?? defaultNodeId(hostname(), options.port, process.pid),
+        maxEventsPerSession: limits.maxEventsPerSession,
+        maxBytesPerSession: limits.maxBytesPerSession,
+        tailEvents: limits.replayTailEvents,
+        ...(options.runLeaseMs !== undefined ? { leaseMs: options.runLeaseMs } : {}),
+        logger,
+      })
+    : null;
+  // One node: the REST routes' own connection to the same file (WAL lets the two work side by side).
+  const storeDatabase: GatewayDatabase | null = cluster ? null : openDatabase(databasePath);
+  const sessions: SqliteSessionStore | null = storeDatabase ? createSqliteSessionStore(storeDatabase) : null;
   const demo = createDemoRuntime({
     deltaIntervalMs: options.demoPaceMs,
     permissionTimeoutMs: options.permissionTimeoutMs,
@@ -118,17 +136,35 @@ export async function startStandalone(
   // --notify-url: attention events (approval asked, run ended, nobody watching) POSTed there.
   const notifier = options.notifyUrl ? createAttentionNotifier({ url: options.notifyUrl, logger }) : null;
   let gateway: GatewayHandle | null = null;
-  const history: SessionHistory = {
-    read: (sessionId, afterSeq, limit) => gateway?.eventLog.read(sessionId, afterSeq, limit) ?? [],
-    latestSeq: (sessionId) => gateway?.eventLog.latestSeq(sessionId) ?? 0,
-    oldestSeq: (sessionId) => gateway?.eventLog.oldestSeq(sessionId) ?? 0,
-    whenWritten: (callback) => (gateway?.eventLog.whenWritten ? gateway.eventLog.whenWritten(callback) : callback()),
-  };
+  let restSessions: Pick<RestDeps, 'sessions' | 'sessionRoutes' | 'listRunningRuns'>;
+  if (cluster) {
+    restSessions = {
+      sessions: cluster.sessions,
+      sessionRoutes: clusterSessionRoutes(cluster, () => gateway),
+      listRunningRuns: clusterRunningRuns(cluster),
+    };
+  } else {
+    const store = sessions as SqliteSessionStore;
+    const history: SessionHistory = {
+      read: (sessionId, afterSeq, limit) => gateway?.eventLog.read(sessionId, afterSeq, limit) ?? [],
+      latestSeq: (sessionId) => gateway?.eventLog.latestSeq(sessionId) ?? 0,
+      oldestSeq: (sessionId) => gateway?.eventLog.oldestSeq(sessionId) ?? 0,
+      whenWritten: (callback) => (gateway?.eventLog.whenWritten ? gateway.eventLog.whenWritten(callback) : callback()),
+    };
+    const sessionRoutes: SessionRoutesDeps = {
+      listSessions: (page) => store.listSessions(page),
+      deleteSession: (sessionId) => store.deleteSession(sessionId),
+      hasSession: (sessionId) => store.getSession(sessionId) !== null,
+      isRunning: (sessionId) => gateway?.chatRunRegistry.isProcessing(sessionId) ?? false,
+      history,
+      forgetSession: (sessionId) => gateway?.forgetSession(sessionId) ?? true,
+    };
+    restSessions = { sessions: store, sessionRoutes, listRunningRuns: () => gateway?.chatRunRegistry.listRunningRuns() ?? [] };
+  }
   const rest = createRestHandler({
     token,
-    sessions,
+    ...restSessions,
     providers: () => runtime.providers,
-    listRunningRuns: () => gateway?.chatRunRegistry.listRunningRuns() ?? [],
     health: () => ({ ...(gateway?.health() ?? { status: 'starting' }) }),
     listActors: () => gateway?.listActors() ?? { chat: [], shell: [] },
     clientConfig: () => ({
@@ -139,14 +175,6 @@ export async function startStandalone(
       agents: agentList,
     }),
     workspace,
-    sessionRoutes: {
-      listSessions: (page) => sessions.listSessions(page),
-      deleteSession: (sessionId) => sessions.deleteSession(sessionId),
-      hasSession: (sessionId) => sessions.getSession(sessionId) !== null,
-      isRunning: (sessionId) => gateway?.chatRunRegistry.isProcessing(sessionId) ?? false,
-      history,
-      forgetSession: (sessionId) => gateway?.forgetSession(sessionId) ?? true,
-    },
     logger,
     maxProjectPathBytes: limits.maxProjectPathBytes,
     maxStoredSessions: limits.maxStoredSessions,
@@ -195,15 +223,16 @@ export async function startStandalone(
     },
     shell,
     ...(inspector ? { inspect: inspector.inspect } : {}),
-    sessions,
+    // Cluster mode: the backend instead of a store and a database file.
+    ...(cluster ? { cluster } : { sessions: sessions as SqliteSessionStore, databasePath }),
     getPluginPort: (name) => (Object.hasOwn(options.plugins, name) ? options.plugins[name] : null),
-    databasePath,
     allowedOrigins: options.allowedOrigins,
     limits,
     logger,
   });
   // Both connections are open, so the database and its -wal/-shm exist now.
-  for (const { file, error } of securePrivateFiles(options.dataDir, [DATABASE_FILE_NAME, `${DATABASE_FILE_NAME}-wal`, `${DATABASE_FILE_NAME}-shm`])) {
+  const dataFiles = cluster ? [] : [DATABASE_FILE_NAME, `${DATABASE_FILE_NAME}-wal`, `${DATABASE_FILE_NAME}-shm`];
+  for (const { file, error } of securePrivateFiles(options.dataDir, dataFiles)) {
     logger.warn('Could not make a data file owner-only', { file, error });
   }
   hooks.onGateway?.(gateway);
@@ -221,7 +250,8 @@ export async function startStandalone(
     await runtime.close();
     await notifier?.close();
     await stopInspecting();
-    storeDatabase.close();
+    storeDatabase?.close();
+    await cluster?.close();
     throw error;
   }
   const { port } = server.address() as AddressInfo;
@@ -233,7 +263,18 @@ export async function startStandalone(
   print(`  chat:   ws://${host}:${port}/ws?token=<token>`);
   print(`  shell:  ws://${host}:${port}/shell?token=<token>`);
   print(`  REST:   POST ${url}/api/providers/sessions  (Authorization: Bearer <token>)`);
-  print(`  data:   ${databasePath}`);
+  if (cluster && options.redisUrl) {
+    print(`  data:   redis ${redactRedisUrl(options.redisUrl)}  (node ${cluster.nodeId}; --node-id)`);
+    // Every node checks the same bearer token: a token generated into this data dir is this node's alone.
+    print(
+      tokenSource === 'env'
+        ? '  cluster: every node must be started with this same GATEWAY_TOKEN'
+        : `  cluster: every node must share one token: start each with GATEWAY_TOKEN=<the token above> (this one is in ${join(options.dataDir, 'token')})`,
+    );
+    print('  cluster: /shell terminals stay on the node that started them: route each client back to it (sticky)');
+  } else {
+    print(`  data:   ${databasePath}`);
+  }
   print(`  workspace: ${workspaceRoots.join(', ')}${workspaceRoots.includes('/') ? ' (any directory)' : ''}  (sessions and shells; --workspace-root)`);
   for (const agent of agentList) print(`  agent:  ${agent.name} = ${agent.command}  (ACP)`);
   if (options.notifyUrl) print(`  notify: ${redactNotifyUrl(options.notifyUrl)}  (approvals and ended runs nobody watches)`);
@@ -257,7 +298,9 @@ export async function startStandalone(
         await stopInspecting();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
-        storeDatabase.close();
+        storeDatabase?.close();
+        // Last: the gateway's close wrote its last events and dropped its terminals through it.
+        await cluster?.close();
       })();
       return closing;
     },

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 
-import type { ChatEventLog, SessionStore } from '../../persistence/types.js';
+import type { ChatEventLog, SessionRecord, SessionStore } from '../../persistence/types.js';
 import type { GatewayLimits } from '../config.js';
 import type { ProviderRuntime } from '../types.js';
 import type { ChatConnection, ChatConnections } from './chatConnections.js';
+import type { ClusterLink, RunLease } from './clusterLink.js';
 import type { ChatCommand } from './codec.js';
 import type { SessionActors } from './sessionActors.js';
 import type { SessionEffects } from './sessionEffects.js';
@@ -25,6 +26,8 @@ export interface ChatCommandsOptions {
   runtime: ProviderRuntime;
   sessions: SessionStore;
   now: () => number;
+  /** [cluster] The shared backend's part of each command (absent on a single node). */
+  cluster?: ClusterLink;
 }
 
 export interface ChatCommands {
@@ -34,42 +37,76 @@ export interface ChatCommands {
 }
 
 export function createChatCommands(options: ChatCommandsOptions): ChatCommands {
-  const { actors, connections, effects, limits, log, runtime, sessions, now } = options;
+  const { actors, connections, effects, limits, log, runtime, sessions, now, cluster } = options;
   const { sendError } = connections;
 
   const handleSend = async (connection: ChatConnection, command: Extract<ChatCommand, { type: 'chat.send' }>) => {
     const { sessionId } = command;
     // The lookups a machine cannot do; what they mean for the send is the session's to decide.
-    const record = await sessions.getSession(sessionId);
+    let record: SessionRecord | null;
+    try {
+      record = await sessions.getSession(sessionId);
+    } catch (error) {
+      // [cluster] The store is the shared backend: its failure is the backend's, not this frame's.
+      if (cluster) return sendError(connection.ws, 'BACKEND_UNAVAILABLE', sessionId);
+      throw error;
+    }
+    // [cluster] The actor starts from the shared log's seq: it is mirrored here first.
+    if (cluster && !(await cluster.mirror(sessionId))) return sendError(connection.ws, 'BACKEND_UNAVAILABLE', sessionId);
     const actor = actors.acquire(sessionId);
     if (!actor) return sendError(connection.ws, 'INTERNAL_ERROR', sessionId, actors.refusal());
     connection.joined.add(sessionId);
-    actor.send({
+    const runId = randomUUID();
+    const startedAt = now();
+    const provider = record?.provider ?? '';
+    // [cluster] One unfinished run per session cluster-wide: the lease is the fact the machine weighs.
+    let runLease: RunLease | undefined;
+    let target = actor;
+    if (cluster && record !== null) {
+      runLease = await cluster.leaseForSend(sessionId, actor, { runId, provider, startedAt });
+      // An empty session's actor closes when a subscriber comes and goes meanwhile: its successor decides.
+      const current = actors.acquire(sessionId);
+      if (!current) {
+        cluster.settleSend(sessionId, actor, runId, runLease);
+        return sendError(connection.ws, 'INTERNAL_ERROR', sessionId, actors.refusal());
+      }
+      target = current;
+    }
+    target.send({
       type: 'client.send',
       subscriberId: connection.id,
       sessionFound: record !== null,
       providerAvailable: record !== null && runtime.hasRuntime(record.provider),
-      runId: randomUUID(),
-      provider: record?.provider ?? '',
+      ...(runLease ? { runLease } : {}),
+      runId,
+      provider,
       content: command.content,
       // As sent: what reaches the runtime is decided when the run starts (runtimeActors.ts).
       options: command.options,
       projectPath: record?.projectPath ?? null,
       userId: connection.userId,
       providerSessionId: record?.providerSessionId ?? null,
-      startedAt: now(),
+      startedAt,
       ...(command.clientMessageId !== undefined ? { clientMessageId: command.clientMessageId } : {}),
     });
+    if (cluster && runLease) cluster.settleSend(sessionId, target, runId, runLease);
   };
 
-  const handleSubscribe = (connection: ChatConnection, command: Extract<ChatCommand, { type: 'chat.subscribe' }>) => {
+  const handleSubscribe = async (connection: ChatConnection, command: Extract<ChatCommand, { type: 'chat.subscribe' }>) => {
     for (const target of command.sessions) {
       // A resource bound of this socket, not a rule of the session.
       if (!connection.sessions.has(target.sessionId) && connection.sessions.size >= limits.maxSubscriptionsPerSocket) {
         const detail = `A socket may be subscribed to at most ${limits.maxSubscriptionsPerSocket} sessions.`;
         return sendError(connection.ws, 'PAYLOAD_TOO_LARGE', target.sessionId, detail);
       }
-      const actor = actors.acquire(target.sessionId);
+      // [cluster] The session's log is mirrored here first, and its actor told of a run elsewhere.
+      const actor = cluster
+        ? await cluster.prepare(target.sessionId, { lastSeq: target.lastSeq, history: target.history === true }, () => actors.acquire(target.sessionId))
+        : actors.acquire(target.sessionId);
+      if (actor === false) {
+        sendError(connection.ws, 'BACKEND_UNAVAILABLE', target.sessionId);
+        continue;
+      }
       if (!actor) {
         sendError(connection.ws, 'INTERNAL_ERROR', target.sessionId, actors.refusal());
         continue;

@@ -2,6 +2,7 @@ import { WebSocket } from 'ws';
 
 import type { ChatSessionLimits } from '../../machines/chatSession.machine.js';
 import { CLOSE } from '../../machines/protocolCodes.js';
+import type { ClusterBackend } from '../../persistence/cluster/types.js';
 import type { ChatEventLog, SessionStore } from '../../persistence/types.js';
 import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
@@ -12,6 +13,7 @@ import type { ChatDeps, ProviderRuntime } from '../types.js';
 import type { ChatEffects } from '../wiring.js';
 import { createChatConnections, type ChatConnection } from './chatConnections.js';
 import { createChatCommands } from './chatCommands.js';
+import { createClusterLink } from './clusterLink.js';
 import { decodeChatFrame } from './codec.js';
 import { createFanout } from './fanout.js';
 import { createRuntimeActors } from './runtimeActors.js';
@@ -64,6 +66,8 @@ export interface ChatRouteOptions {
   sendBudget: SendBudget;
   /** Wall clock for timestamps (injectable for tests). */
   now?: () => number;
+  /** [cluster] The shared backend this gateway is a node of (docs/CLUSTER.md). */
+  cluster?: ClusterBackend;
 }
 
 /** How long a closing gateway lets runtimes answer their abort before runs are ended regardless. */
@@ -88,17 +92,29 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
 
   const { onAttention } = options;
   const effects = createSessionEffects({ connections, fanout: () => fanout, log, runtime, sessions, logger, now, onAttention });
+  const cluster = options.cluster
+    ? createClusterLink({ cluster: options.cluster, actors: () => actors, logger, announceGap: (sessionId) => announceGap(sessionId) })
+    : undefined;
   const actors = createSessionActors({
     host,
     log,
     logger,
     maxLiveSessions: limits.maxLiveSessions,
     limits: sessionLimitsOf(limits),
-    onEmitted: effects.handle,
+    onEmitted: cluster
+      ? (sessionId, event) => {
+          effects.handle(sessionId, event);
+          cluster.handle(sessionId, event);
+        }
+      : effects.handle,
     onClosed: effects.sessionClosed,
     isConnected: connections.has,
   });
 
+  const fanoutGapNotice = (sessionId: string) => {
+    const { isProcessing, runId, pendingPermissions: pending } = actors.view(sessionId);
+    return JSON.stringify(effects.ackFrame(sessionId, { isProcessing, runId, pending, lastSeq: log.latestSeq(sessionId), gap: true }));
+  };
   const fanout = createFanout({
     log,
     highWaterMarkBytes: limits.subscriberHighWaterMarkBytes,
@@ -106,13 +122,18 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     drainPollMs: limits.subscriberDrainPollMs,
     catchUpBatchEvents: limits.catchUpBatchEvents,
     sendBudget,
-    gapNotice: (sessionId) => {
-      const { isProcessing, runId, pendingPermissions: pending } = actors.view(sessionId);
-      return JSON.stringify(effects.ackFrame(sessionId, { isProcessing, runId, pending, lastSeq: log.latestSeq(sessionId), gap: true }));
-    },
+    gapNotice: (sessionId) => fanoutGapNotice(sessionId),
   });
 
-  const commands = createChatCommands({ actors, connections, effects, limits, log, runtime, sessions, now });
+  const commands = createChatCommands({ actors, connections, effects, limits, log, runtime, sessions, now, cluster });
+
+  /** [cluster] This node's sockets of a session whose view here was dropped: they reload (the gap notice). */
+  const announceGap = (sessionId: string) => {
+    const notice = fanoutGapNotice(sessionId);
+    for (const connection of connections.values()) {
+      if (connection.sessions.delete(sessionId)) connections.send(connection.ws, JSON.parse(notice) as Record<string, unknown>);
+    }
+  };
 
   const onMessage = (connection: ChatConnection, raw: Parameters<typeof decodeChatFrame>[0], isBinary: boolean) => {
     const decoded = decodeChatFrame(raw, isBinary, limits);
@@ -187,6 +208,7 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     },
 
     async close() {
+      cluster?.stop();
       // Running sessions abort their runs and end them after the grace (a state of the machine).
       await actors.shutdown();
       log.flush();

@@ -33,8 +33,14 @@ export interface RunningRun<TProvider extends string = string> {
 
 export interface SessionActors {
   get(sessionId: string): ChatSessionActor | undefined;
-  /** The live actor, else a new one; null while closing or at `maxLiveSessions`. */
-  acquire(sessionId: string): ChatSessionActor | null;
+  /**
+   * The live actor, else a new one; null while closing or at `maxLiveSessions`. A new actor starts
+   * at the log's latest seq, or at `startSeq` when given: [cluster] frames the log's mirror holds
+   * already, which it is about to be given, are then still news to it.
+   */
+  acquire(sessionId: string, startSeq?: number): ChatSessionActor | null;
+  /** Whether subscribers watch the session while it has no actor (handed back by an empty one). */
+  watched(sessionId: string): boolean;
   /** Why `acquire` returned null, as the answer a client gets. */
   refusal(): string;
   /**
@@ -82,17 +88,26 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
   const closedWaiters = new Set<() => void>();
   let closing = false;
 
+  /**
+   * Nothing here has the session any more (no actor, no watcher). The durable log keeps its
+   * events; only its in-memory part is let go (the replay tail; [cluster] the mirror, which
+   * watchers without an actor still need for a run another node starts).
+   */
+  const forgotten = (sessionId: string) => {
+    if (!live.has(sessionId)) log.release?.(sessionId);
+  };
+
   const forget = (sessionId: string, actor: ChatSessionActor) => {
     if (live.get(sessionId) === actor) live.delete(sessionId);
     if (live.size === 0) for (const resolve of closedWaiters) resolve();
   };
 
-  const spawn = (sessionId: string): ChatSessionActor => {
+  const spawn = (sessionId: string, startSeq?: number): ChatSessionActor => {
     const handedBack = watchers.get(sessionId);
     watchers.delete(sessionId);
     const actor = host.spawn('chatSession', `chat:${sessionId}`, {
       sessionId,
-      latestSeq: log.latestSeq(sessionId),
+      latestSeq: startSeq ?? log.latestSeq(sessionId),
       limits,
       watchers: handedBack ? [...handedBack] : [],
     }) as ChatSessionActor;
@@ -105,9 +120,8 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
         const still = (output?.watchers ?? []).filter((id) => options.isConnected(id));
         if (still.length > 0 && !closing) watchers.set(sessionId, new Set(still));
         options.onClosed(sessionId, actor.getSnapshot().context.pendingPermissions);
-        // The durable log keeps the events; only the in-memory replay tail is let go.
-        log.release?.(sessionId);
         forget(sessionId, actor);
+        if (!watchers.has(sessionId)) forgotten(sessionId);
       },
       error: (error: unknown) => {
         logger.error('Chat session actor failed', { sessionId, error: String(error) });
@@ -119,18 +133,22 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
 
   const actors: SessionActors = {
     get: (sessionId) => live.get(sessionId),
-    acquire(sessionId) {
+    acquire(sessionId, startSeq) {
       const existing = live.get(sessionId);
       if (existing) return existing;
       if (closing || live.size >= options.maxLiveSessions) return null;
-      return spawn(sessionId);
+      return spawn(sessionId, startSeq);
     },
+    watched: (sessionId) => watchers.has(sessionId),
     refusal: () => (closing ? 'The gateway is shutting down.' : 'Too many live sessions on this gateway.'),
     depart(sessionId, event) {
       const actor = live.get(sessionId);
       if (actor) return actor.send(event);
       const watching = watchers.get(sessionId);
-      if (watching?.delete(event.subscriberId) && watching.size === 0) watchers.delete(sessionId);
+      if (watching?.delete(event.subscriberId) && watching.size === 0) {
+        watchers.delete(sessionId);
+        forgotten(sessionId);
+      }
     },
     entries: () => live.entries(),
     runningRuns() {
@@ -164,7 +182,7 @@ export function createSessionActors(options: SessionActorsOptions): SessionActor
         if (actor.getSnapshot().status === 'active') return false;
       }
       // Its subscribers are not handed on (the closing actor just handed them back): the session is gone.
-      watchers.delete(sessionId);
+      if (watchers.delete(sessionId)) forgotten(sessionId);
       return true;
     },
     shutdown() {

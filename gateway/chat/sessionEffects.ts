@@ -56,9 +56,10 @@ export function createSessionEffects(options: SessionEffectsOptions): SessionEff
   };
   const { iso, serialize, ackFrame } = createChatFrames({ log, runtime, logger, now });
 
-  const onFrame = (sessionId: string, frame: SequencedFrame, subscribers: readonly string[]) => {
+  const onFrame = (sessionId: string, frame: SequencedFrame, subscribers: readonly string[], durable: boolean) => {
     const json = serialize(frame);
-    log.append({ sessionId, seq: frame.seq, runId: frame.runId, kind: frame.kind, json, at: now() });
+    // [cluster] Another node's frame is in the shared log (and this node's mirror) already.
+    if (!durable) log.append({ sessionId, seq: frame.seq, runId: frame.runId, kind: frame.kind, json, at: now() });
     if (subscribers.length === 0) return;
     // Encoded to UTF-8 once for every subscriber: each socket is handed the same bytes, rather
     // than measuring and copying the string once per socket (bench: fanout, 10 and 100 subscribers).
@@ -112,7 +113,7 @@ export function createSessionEffects(options: SessionEffectsOptions): SessionEff
   const handle = (sessionId: string, event: ChatSessionEmitted) => {
     switch (event.type) {
       case 'frame':
-        return onFrame(sessionId, event.frame, event.subscribers);
+        return onFrame(sessionId, event.frame, event.subscribers, event.durable === true);
       case 'reply': {
         const connection = connections.get(event.subscriberId);
         if (connection) connections.send(connection.ws, { ...event.frame, timestamp: iso() });
@@ -149,6 +150,10 @@ export function createSessionEffects(options: SessionEffectsOptions): SessionEff
         fanout.attach(connection, sessionId, event.replayAfter ?? event.lastSeq);
         return;
       }
+      case 'remote.abort':
+      case 'remote.permission-response':
+        // [cluster] The cluster link (clusterLink.ts) carries these to the run's node.
+        return;
       case 'attention':
         if (!options.onAttention) return;
         try {

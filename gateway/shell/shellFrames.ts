@@ -4,6 +4,7 @@
  */
 import type { RawData } from 'ws';
 
+import { SHELL_ERRORS } from '../../machines/protocolCodes.js';
 import { errorLine } from '../../machines/shellSession.machine.js';
 
 export const DEFAULT_COLS = 80;
@@ -99,6 +100,12 @@ export function parseShellFrame(raw: RawData | string): ShellClientFrame {
 }
 
 export const errorFrame = (message: string): string => JSON.stringify({ type: 'error', message });
+/**
+ * [cluster] The key's PTY lives on node `nodeId`: the error frame baseline clients show as text,
+ * with a code and the node for clients (or a proxy) that route the socket there.
+ */
+export const otherNodeFrame = (nodeId: string): string =>
+  JSON.stringify({ type: 'error', message: `${SHELL_ERRORS.SHELL_ON_OTHER_NODE}: ${nodeId}`, code: 'SHELL_ON_OTHER_NODE', nodeId });
 export const outputFrame = (data: string): string => JSON.stringify({ type: 'output', data });
 /** Baseline's answer to a frame it cannot parse: a red line in the terminal, socket kept open. */
 export const invalidPayloadFrame = (): string => outputFrame(errorLine('Invalid websocket payload'));

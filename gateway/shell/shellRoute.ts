@@ -14,6 +14,7 @@ import type { ConnectionContext, RouteHandler } from '../route.js';
 import { createSendBudget, type SendBudget } from '../sendBudget.js';
 import type { ShellDeps } from '../types.js';
 import type { ShellEffects } from '../wiring.js';
+import type { ClusterBackend } from '../../persistence/cluster/types.js';
 import type { SessionStore } from '../../persistence/types.js';
 import { createPtyActor } from './ptyActor.js';
 import type { PtyInput } from './ptyInput.js';
@@ -22,7 +23,7 @@ import { createPtyReaper } from './ptyReaper.js';
 import { createScreenMirrorHost } from './screenMirrorHost.js';
 import { createShellConnection, type ShellConnection } from './shellConnection.js';
 import { buildPtyEnvironment, createEnvDenyMatcher } from './shellEnvironment.js';
-import { DEFAULT_COLS, DEFAULT_ROWS, errorFrame, outputFrame, type ShellInitRequest } from './shellFrames.js';
+import { DEFAULT_COLS, DEFAULT_ROWS, errorFrame, otherNodeFrame, outputFrame, type ShellInitRequest } from './shellFrames.js';
 import { shellActorId, shellSessionKey } from './shellKey.js';
 import { isLoginCommand, planLaunch, resolveResumeId, SAFE_SESSION_ID } from './shellLaunch.js';
 import { createShellRegistry, type ShellActorSummary } from './shellRegistry.js';
@@ -44,6 +45,12 @@ export interface ShellRouteOptions {
   user?: ShellUser | null;
   /** The gateway's bound on bytes queued to all its sockets; absent, the route has its own. */
   sendBudget?: SendBudget;
+  /**
+   * [cluster] This node's id and the cluster's record of which node holds which PTY key. PTYs stay
+   * node-local: a key held by another node is refused here (`SHELL_ON_OTHER_NODE`) rather than
+   * started twice. Absent: one gateway, nothing is asked.
+   */
+  cluster?: Pick<ClusterBackend, 'nodeId' | 'shells'>;
 }
 
 
@@ -58,6 +65,14 @@ export interface ShellRoute extends RouteHandler {
 
 /** How long close() waits beyond the kill grace for PTYs to report their exit. */
 const SHUTDOWN_EXIT_MARGIN_MS = 1000;
+
+/**
+ * [cluster] How long an `init` waits to learn which node holds its key. Past it (the backend is
+ * unreachable or slow) the terminal starts here, as it would without a cluster: a terminal that
+ * does not open is worse than one that may exist twice while the backend is down. Also the bound
+ * close() waits for the last claims and drops to reach the backend.
+ */
+export const SHELL_HOLDER_LOOKUP_TIMEOUT_MS = 2000;
 
 export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   const { host, limits, logger } = options;
@@ -82,6 +97,44 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
     return handle;
   };
   const reaper = createPtyReaper({ logger });
+  // [cluster] Entry id → key of every PTY this node has claimed and not dropped yet.
+  const claimed = new Map<string, string>();
+  const registryCalls = new Set<Promise<void>>();
+  /** Claims and drops never hold up a terminal; a failure only leaves the backend's record stale. */
+  const tellCluster = (what: 'claim' | 'drop', key: string) => {
+    const shells = options.cluster?.shells;
+    if (!shells) return;
+    const call = Promise.resolve()
+      .then(() => shells[what](key))
+      .catch((error: unknown) => {
+        logger.warn(`shell: could not ${what} the terminal in the cluster's registry`, { error: error instanceof Error ? error.message : String(error) });
+      })
+      .finally(() => registryCalls.delete(call));
+    registryCalls.add(call);
+  };
+  /** The other node holding the key's PTY, if one does; null when none does or the backend does not answer in time. */
+  const otherHolder = async (key: string): Promise<string | null> => {
+    const cluster = options.cluster;
+    if (!cluster) return null;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const holder = await Promise.race([
+        cluster.shells.holder(key),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${SHELL_HOLDER_LOOKUP_TIMEOUT_MS} ms`)), SHELL_HOLDER_LOOKUP_TIMEOUT_MS);
+        }),
+      ]);
+      // Our own id with no PTY here: a claim this node left behind (it restarted); start afresh.
+      return holder !== null && holder !== cluster.nodeId ? holder : null;
+    } catch (error) {
+      logger.warn('shell: could not ask the cluster which node holds the terminal; starting it on this node', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   const environment = (): Record<string, string> => {
     const env = buildPtyEnvironment(options.environment ?? process.env, isDenied);
     return user ? { ...env, ...shellUserEnvironment(user) } : env;
@@ -116,6 +169,11 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
       for (const id of viewerIds) connections.get(id)?.deliver(text);
     },
     released(entryId, viewerIds) {
+      const key = claimed.get(entryId);
+      if (key !== undefined) {
+        claimed.delete(entryId);
+        tellCluster('drop', key);
+      }
       for (const id of viewerIds) {
         const connection = connections.get(id);
         if (connection?.attachedTo === entryId) connection.attachedTo = null;
@@ -160,6 +218,14 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
     const restart = request.forceRestart || isLoginCommand(request.initialCommand);
     detach(connection);
     if (!restart && registry.get(id)) return attach(connection, id, request);
+    // [cluster] Not held here: if another node holds it, the client must go there (even to
+    // restart it: a second PTY for one key would split its viewers between two nodes).
+    if (options.cluster && !registry.get(id)) {
+      const holder = await otherHolder(key);
+      if (connection.isClosed || closing) return;
+      // An init on this node may have started the key meanwhile: then it is ours after all.
+      if (holder !== null && !registry.get(id)) return connection.deliver(otherNodeFrame(holder));
+    }
 
     const resumeId = await resolveResumeId(request, { shell: options.shell, sessions: options.sessions, logger });
     if (connection.isClosed || closing) return;
@@ -212,6 +278,11 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
       const message = error instanceof Error ? error.message : String(error);
       logger.error('shell: starting the session failed', { id, error: message });
       return connection.deliver(outputFrame(errorLine(message)));
+    }
+    // A spawn that failed at once has already released its entry: nothing to claim then.
+    if (registry.get(id)) {
+      claimed.set(id, key);
+      tellCluster('claim', key);
     }
     logger.debug('shell: PTY started', { id, cwd: resolvedPath });
     attach(connection, id);
@@ -271,6 +342,13 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
       // Kills whatever the killed PTYs left in their sessions, then exits.
       reaper.close();
       await mirrors.close();
+      // [cluster] The drops of the PTYs just ended, bounded: the backend may be unreachable, and
+      // an unrenewed claim expires with this node anyway.
+      if (registryCalls.size > 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([Promise.allSettled([...registryCalls]), new Promise((resolve) => (timer = setTimeout(resolve, SHELL_HOLDER_LOOKUP_TIMEOUT_MS)))]);
+        clearTimeout(timer);
+      }
     },
   };
 }

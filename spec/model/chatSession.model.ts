@@ -44,6 +44,7 @@ const afterEvent = (stateId: string) => chatSessionMachine.getStateNodeById(stat
 const IDLE_TTL = afterEvent('chatSession.idle');
 const LOCKED_TIMEOUT = afterEvent('chatSession.locked');
 const SHUTDOWN_GRACE = afterEvent('chatSession.stopping');
+const REMOTE_TTL = afterEvent('chatSession.remote');
 
 let runSerial = 0;
 const context = (snapshot: Snapshot) => snapshot.context as ChatSessionContext;
@@ -69,6 +70,7 @@ export const chatSessionModel: MachineModel = {
       c.pendingPermissions.length > 0,
       c.seq === 0,
       c.recentSends.length,
+      c.lostRuns.length > 0,
     ]);
   },
 
@@ -118,7 +120,31 @@ export const chatSessionModel: MachineModel = {
     c.liveRuns
       .filter((id) => id !== c.currentRun?.runId)
       .forEach((id, index) => events.push(t(`run done ${id === c.lockedBy ? 'locking' : index}`, { type: `xstate.done.actor.run:${id}`, actorId: `run:${id}`, output: undefined })));
+    // [cluster] Another node's run: its frames (opening, going on, ending, one read twice), its
+    // record, requests of other nodes, a lost lease, a send the lease refuses, a takeover.
+    const remoteRun = c.currentRun && c.currentRun.nodeId !== undefined ? c.currentRun.runId : `${runId}r`;
+    const frame = (seq: number, kind: string, extra: Record<string, unknown> = {}) => ({ kind, sessionId: 'session-1', seq, runId: remoteRun, provider: 'p', ...extra });
+    const tracksRemote = snapshot.matches('idle') || snapshot.matches('remote');
+    events.push(t('remote text', { type: 'remote.frames', frames: [frame(c.seq + 1, 'text')] }));
+    if (tracksRemote) {
+      if (!c.pendingPermissions.some((p) => p.requestId === 'rq')) {
+        events.push(t('remote request', { type: 'remote.frames', frames: [frame(c.seq + 1, 'permission_request', { requestId: 'rq', toolName: 'Bash', input: {} })] }));
+      }
+      events.push(t('remote end', { type: 'remote.frames', frames: [frame(c.seq, 'text'), frame(c.seq + 1, 'complete', { exitCode: 0, aborted: false })] }));
+      events.push(t('remote record', { type: 'remote.run-observed', run: { runId: remoteRun, nodeId: 'node-b', provider: 'p', startedAt: 1, firstSeq: c.seq, pendingPermissions: [] } }));
+      events.push(t('takeover', { type: 'run.interrupted', runId: remoteRun, provider: 'p', reason: 'node_lost' }));
+    }
+    if (snapshot.matches('idle')) {
+      events.push(t('lease held', { type: 'client.send', subscriberId: 'B', runId: `${runId}h`, ...request, providerSessionId: null, runLease: 'held' }));
+      events.push(t('no backend', { type: 'client.send', subscriberId: 'B', runId: `${runId}u`, ...request, providerSessionId: null, runLease: 'unavailable' }));
+    }
+    if (c.currentRun) {
+      events.push(t('peer abort', { type: 'peer.abort', runId: c.currentRun.runId }));
+      events.push(t('lost', { type: 'run.lost', runId: c.currentRun.runId }));
+      if (pending) events.push(t('peer answer', { type: 'peer.permission-response', runId: pending.runId, requestId: pending.requestId, decision: { allow: true } }));
+    }
     if (snapshot.matches('idle')) events.push({ type: IDLE_TTL });
+    if (snapshot.matches('remote')) events.push({ type: REMOTE_TTL });
     if (snapshot.matches('locked')) events.push({ type: LOCKED_TIMEOUT });
     if (snapshot.matches('stopping')) events.push({ type: SHUTDOWN_GRACE });
     return events;
@@ -142,7 +168,7 @@ export const chatSessionModel: MachineModel = {
         const child = before.children[String(event.actorId)];
         invariant(child, `the run ${String(event.actorId)} has a live child`);
         child.send({ type: event.type.startsWith('xstate.done') ? 'test.finish' : 'test.crash' });
-      } else if (event.type === IDLE_TTL || event.type === LOCKED_TIMEOUT || event.type === SHUTDOWN_GRACE) {
+      } else if (event.type === IDLE_TTL || event.type === LOCKED_TIMEOUT || event.type === SHUTDOWN_GRACE || event.type === REMOTE_TTL) {
         clock.increment(afterDelay(chatSessionMachine, event.type, beforeContext as never));
       } else {
         session.send(event as never);
@@ -160,9 +186,12 @@ export const chatSessionModel: MachineModel = {
           lastSeq = sent.frame.seq;
         }
         if (sent.type === 'subscribed') invariant(sent.lastSeq === lastSeq, 'the ack reports the latest seq');
-        if (sent.type === 'reply' && sent.frame.code === 'RUN_IN_PROGRESS') invariant(!before.matches('idle'), 'RUN_IN_PROGRESS only while a run holds the session');
+        if (sent.type === 'reply' && sent.frame.code === 'RUN_IN_PROGRESS') {
+          invariant(!before.matches('idle') || event.runLease === 'held', 'RUN_IN_PROGRESS only while a run holds the session, here or elsewhere');
+        }
+        if (sent.type === 'frame' && sent.durable) invariant(!batch.some((e) => e.type === 'run.ended' && e.runId === sent.frame.runId), 'another node\'s complete ends nothing here');
         if (sent.type === 'subscribed' && sent.replayAfter !== null) invariant(sent.replayAfter < sent.lastSeq, 'a replay starts before the latest seq');
-        if (sent.type === 'frame' && sent.frame.kind === 'complete') completes.push(sent.frame.runId);
+        if (sent.type === 'frame' && sent.frame.kind === 'complete' && !sent.durable) completes.push(sent.frame.runId);
         if (sent.type === 'send.repeated') invariant(!batch.some((e) => e.type === 'run.started'), 'a repeated send starts no run');
         if (sent.type === 'attention') {
           // Right after the frame nobody was sent.
@@ -182,14 +211,16 @@ export const chatSessionModel: MachineModel = {
         const joining = event.type === 'client.subscribe' ? [event.subscriberId as string] : [];
         const watchers = [...beforeContext.subscribers.filter((id) => id !== leaving), ...joining.filter((id) => !beforeContext.subscribers.includes(id))];
         // Shutdown closes every session; otherwise a session closes only when nothing holds it.
-        const shutdown = event.type === 'gateway.shutdown' || event.type === 'session.deleted' || before.matches('stopping');
+        // [cluster] A lost lease closes the session with its run (stopped, its end the other node's).
+        const shutdown = event.type === 'gateway.shutdown' || event.type === 'session.deleted' || event.type === 'run.lost' || before.matches('stopping');
         invariant(shutdown || beforeContext.liveRuns.length === 0, 'closed only without runs');
         invariant(shutdown || watchers.length === 0 || c.seq === 0, 'closed while watched only if nothing was ever sequenced');
         if (event.type === 'session.deleted') invariant(!before.matches('running') && !before.matches('stopping'), 'a running session is never deleted');
         invariant(JSON.stringify(live.output) === JSON.stringify({ watchers }), 'whoever still watches is handed back');
         continue;
       }
-      invariant((live.matches('running') || live.matches('stopping')) === (c.currentRun !== null), 'running (or stopping) exactly when there is a current run');
+      invariant((live.matches('running') || live.matches('stopping') || live.matches('remote')) === (c.currentRun !== null), 'running (or stopping, or remote) exactly when there is a current run');
+      invariant(live.matches('remote') === (c.currentRun !== null && c.currentRun.nodeId !== undefined), 'remote exactly when the current run is another node\'s');
       invariant(live.matches('locked') === (c.lockedBy !== null), 'locked exactly when a failed abort holds the lock');
       invariant(new Set(c.subscribers).size === c.subscribers.length, 'subscribers are unique');
       const children = Object.keys(live.children).sort();

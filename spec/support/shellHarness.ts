@@ -28,6 +28,9 @@ export interface ShellHarnessOptions {
   sessions?: ShellRouteOptions['sessions'];
   environment?: NodeJS.ProcessEnv;
   spawnPty?: ShellRouteOptions['spawnPty'];
+  /** [cluster] This node's id and a PTY-key registry (a fake one in specs without Redis). */
+  cluster?: ShellRouteOptions['cluster'];
+  logger?: ShellRouteOptions['logger'];
 }
 
 export interface ShellHarness {
@@ -46,11 +49,12 @@ export async function startShellHarness(options: ShellHarnessOptions = {}): Prom
   const route = createShellRoute({
     host,
     limits,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     shell: options.shell,
     sessions: options.sessions,
     environment: options.environment,
     spawnPty: options.spawnPty,
+    cluster: options.cluster,
   });
   host.start(wireMachines({ shell: route.effects }));
 

@@ -6,8 +6,13 @@
  */
 import { delimiter } from 'node:path';
 
+import { DEFAULT_RUN_LEASE_MS } from '../../../persistence/cluster/types.js';
 import type { LogLevel } from '../../logger.js';
 import { mergeAgentSpecs, parseAgentEntry, parseAgentsEnv, type AgentSpec } from '../agents/agentSpecs.js';
+
+/** Bounds of `--run-lease-ms`: renewals every third of it must fit a Redis round trip; a lost node's run must end in minutes, not hours. */
+export const MIN_RUN_LEASE_MS = 300;
+export const MAX_RUN_LEASE_MS = 300_000;
 
 export interface CliOptions {
   port: number;
@@ -37,6 +42,18 @@ export interface CliOptions {
   agentsFile?: string;
   /** `--notify-url` / GATEWAY_NOTIFY_URL: where attention events are POSTed; absent: nowhere. */
   notifyUrl?: string;
+  /**
+   * `--redis` / GATEWAY_REDIS_URL: cluster mode, the shared backend's `redis://` or `rediss://` URL
+   * (may hold a password: never printed as given). Absent: one node on SQLite.
+   */
+  redisUrl?: string;
+  /**
+   * `--node-id` / GATEWAY_NODE_ID (only with `redisUrl`). Absent: the server names the node with
+   * `defaultNodeId` (it knows the host name and pid; this module reads neither).
+   */
+  nodeId?: string;
+  /** `--run-lease-ms` / GATEWAY_RUN_LEASE_MS (only with `redisUrl`); absent: DEFAULT_RUN_LEASE_MS. */
+  runLeaseMs?: number;
 }
 
 export const CLI_DEFAULTS = {
@@ -52,10 +69,18 @@ const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'sile
 const PLUGIN_NAME = /^[a-zA-Z0-9_-]+$/;
 /** setTimeout's largest delay; beyond it Node fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * A node id is part of the backend's keys and channel names and is shown in `/healthz`, error
+ * frames and logs: a short, printable name with no separators a key or a log line could confuse.
+ */
+export const MAX_NODE_ID_LENGTH = 128;
+const NODE_ID = /^[A-Za-z0-9._:@-]+$/;
+const NODE_ID_PUNCTUATION_TEXT = '". _ : @ -"';
 
 type FlagName =
   | 'port' | 'host' | 'data-dir' | 'plugin' | 'demo-pace-ms' | 'permission-timeout-ms'
-  | 'log-level' | 'inspect' | 'allowed-origin' | 'shell-user' | 'workspace-root' | 'agent' | 'agents-file' | 'notify-url' | 'help';
+  | 'log-level' | 'inspect' | 'allowed-origin' | 'shell-user' | 'workspace-root' | 'agent' | 'agents-file' | 'notify-url'
+  | 'redis' | 'node-id' | 'run-lease-ms' | 'help';
 
 interface FlagSpec {
   /** `none`: a switch; `optional`: only `--flag=value` carries a value; `required`: `--flag v` or `--flag=v`. */
@@ -137,6 +162,28 @@ const FLAGS: Record<FlagName, FlagSpec> = {
     description:
       'POST a JSON event here when a run asks for approval or ends while no browser watches its session (http/https; user:password@ becomes Basic auth). Never sends the token.',
   },
+  redis: {
+    value: 'required',
+    env: 'GATEWAY_REDIS_URL',
+    placeholder: 'URL',
+    defaultText: 'off: one node on SQLite',
+    description:
+      'Cluster mode: sessions, chat logs and run leases live in this Redis (redis://[user:password@]host:port[/db], or rediss:// for TLS), shared by every node given the same URL and GATEWAY_TOKEN. No SQLite file is opened.',
+  },
+  'node-id': {
+    value: 'required',
+    env: 'GATEWAY_NODE_ID',
+    placeholder: 'ID',
+    defaultText: 'HOSTNAME:PORT, or HOSTNAME:pidPID with --port 0',
+    description: `This node's name in the cluster (only with --redis; unique per node; letters, digits and ${NODE_ID_PUNCTUATION_TEXT}, at most ${MAX_NODE_ID_LENGTH} characters).`,
+  },
+  'run-lease-ms': {
+    value: 'required',
+    env: 'GATEWAY_RUN_LEASE_MS',
+    placeholder: 'MS',
+    defaultText: String(DEFAULT_RUN_LEASE_MS),
+    description: `How long a node's run lease lasts without renewal (only with --redis; ${MIN_RUN_LEASE_MS}–${MAX_RUN_LEASE_MS}): a killed node's run is ended by another node within it.`,
+  },
   help: { value: 'none', defaultText: '', description: 'Print this help and exit.' },
 };
 
@@ -198,6 +245,10 @@ export function cliHelpText(command = 'agent-gateway'): string {
     'Token: clients authenticate with GATEWAY_TOKEN (env only, so it never shows in the process list).',
     'Without it a random token is created on first start and kept in <data-dir>/token (mode 0600;',
     'the data dir is made 0700, the SQLite files 0600).',
+    '',
+    'Cluster (--redis): run several nodes on one Redis, each with its own --node-id and the SAME',
+    'GATEWAY_TOKEN (a token generated per data dir would differ per node). /shell terminals stay on',
+    'the node that started them: route a client back to that node (sticky sessions).',
     '',
   );
   return lines.join('\n');
@@ -365,6 +416,16 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOpti
   if (notifyUrl) parseNotifyUrl(notifyUrl.raw, notifyUrl.source);
   const agentsFile = pick('agents-file');
   if (agentsFile && agentsFile.raw.trim() === '') throw new Error(`${agentsFile.source} must not be empty`);
+  const redis = pick('redis');
+  if (redis) parseRedisUrl(redis.raw, redis.source);
+  const nodeId = pick('node-id');
+  if (nodeId) {
+    parseNodeId(nodeId.raw, nodeId.source);
+    // A name without a cluster is a mistake in the command line, not something to ignore.
+    if (!redis) throw new Error(`${nodeId.source} names this node in a cluster: it needs --redis (or GATEWAY_REDIS_URL)`);
+  }
+  const runLease = pick('run-lease-ms');
+  if (runLease && !redis) throw new Error(`${runLease.source} is the lease of a cluster node's runs: it needs --redis (or GATEWAY_REDIS_URL)`);
 
   return {
     port: port ? parseInteger(port.raw, port.source, 0, 65_535) : CLI_DEFAULTS.port,
@@ -384,7 +445,59 @@ export function parseCliOptions(argv: string[], env: NodeJS.ProcessEnv): CliOpti
     ...(agents.length > 0 ? { agents } : {}),
     ...(agentsFile ? { agentsFile: agentsFile.raw } : {}),
     ...(notifyUrl ? { notifyUrl: notifyUrl.raw.trim() } : {}),
+    ...(redis ? { redisUrl: redis.raw.trim() } : {}),
+    ...(nodeId ? { nodeId: nodeId.raw.trim() } : {}),
+    ...(runLease ? { runLeaseMs: parseInteger(runLease.raw, runLease.source, MIN_RUN_LEASE_MS, MAX_RUN_LEASE_MS) } : {}),
   };
+}
+
+/**
+ * A redis: or rediss: URL naming a host, with at most a database number as its path; else an
+ * Error naming the option. The value is not echoed: it may hold a password.
+ */
+function parseRedisUrl(raw: string, source: string): void {
+  const expected = `${source} expects a redis:// or rediss:// URL like redis://[user:password@]host:6379[/db]`;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error(expected);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(expected);
+  if (url.hostname === '') throw new Error(`${expected}: the host is missing`);
+  if (!/^\/?(\d+)?$/.test(url.pathname)) throw new Error(`${expected}: the path may only be a database number`);
+  if (url.hash) throw new Error(`${expected}: no #fragment`);
+}
+
+function parseNodeId(raw: string, source: string): void {
+  const text = raw.trim();
+  if (text === '') throw new Error(`${source} must not be empty`);
+  if (text.length > MAX_NODE_ID_LENGTH) throw new Error(`${source} must be at most ${MAX_NODE_ID_LENGTH} characters, got ${text.length}`);
+  if (!NODE_ID.test(text)) throw new Error(`${source} may only contain letters, digits and ${NODE_ID_PUNCTUATION_TEXT}, got "${text}"`);
+}
+
+/**
+ * The node id when `--node-id` is not given: `HOSTNAME:PORT`, which is unique among nodes that
+ * listen on fixed ports. With `--port 0` the port is known only after listening, but the node id
+ * is needed before (the backend is opened before the gateway is built), so the process id stands
+ * in: unique on the host while the process lives. Characters a node id may not hold become "-".
+ */
+export function defaultNodeId(hostname: string, port: number, pid: number): string {
+  const host = hostname.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, MAX_NODE_ID_LENGTH - 12) || 'node';
+  return port === 0 ? `${host}:pid${pid}` : `${host}:${port}`;
+}
+
+/** The URL with its password (and query) left out: what the banner and logs may show. */
+export function redactRedisUrl(raw: string): string {
+  try {
+    const url = new URL(raw);
+    url.password = '';
+    url.search = '';
+    url.hash = '';
+    return url.toString();
+  } catch {
+    return '(malformed URL)';
+  }
 }
 
 /** An http: or https: URL, else an Error naming the option (the value is not echoed: it may hold a secret). */

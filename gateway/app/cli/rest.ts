@@ -3,7 +3,7 @@
  *   GET  /healthz                          no auth; 200 with the health object (degraded still serves)
  *   POST /api/providers/sessions           { provider, projectPath } → 201 { sessionId } | 400 | 507 (store full)
  *   GET  /api/providers/sessions           ?limit=&before= → 200 { sessions, nextBefore } (when given; restSessions.ts)
- *   GET  /api/providers/sessions/running   → 200 [{ sessionId, provider, startedAt, lastSeq }]
+ *   GET  /api/providers/sessions/running   → 200 [{ sessionId, provider, startedAt, lastSeq, nodeId? }]
  *   GET  /api/providers/sessions/:id       → 200 { sessionId, provider, projectPath } | 404
  *   DELETE /api/providers/sessions/:id     → 204 | 404 | 409 while running (when given)
  *   GET  /api/providers/sessions/:id/messages ?afterSeq=&limit= → 200 { messages, hasMore, oldestSeq, latestSeq } (when given)
@@ -12,7 +12,7 @@
  * Every route but /healthz needs `Authorization: Bearer <token>`. Errors are JSON `{ error }`, plus
  * `code` where a client needs to tell one refusal from another (a limit that was hit).
  * The handler answers only its own paths and returns false for any other, so routers compose
- * (the caller sends its 404).
+ * (the caller sends its 404). Every dep may answer with a promise (a cluster backend: clusterRest.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -35,6 +35,8 @@ export interface RunningRunSummary {
   /** Epoch milliseconds. */
   startedAt: number;
   lastSeq: number;
+  /** [cluster] The node that runs it (every node lists the whole cluster's runs). */
+  nodeId?: string;
 }
 
 type MaybePromise<T> = T | Promise<T>;
