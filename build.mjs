@@ -34,9 +34,11 @@ await build({ ...common, entryPoints: { cli: 'gateway/app/cli.ts' }, outdir: 'di
 chmodSync('dist/cli.js', 0o755);
 // The screen mirror worker is its own entry: both bundles start it as ./screenMirrorWorker.js.
 await build({ ...common, entryPoints: { screenMirrorWorker: 'gateway/shell/screenMirrorWorker.ts' }, outdir: 'dist' });
+// So is the WAL checkpoint thread of the chat log's SQLite connection (./walCheckpointWorker.js).
+await build({ ...common, entryPoints: { walCheckpointWorker: 'persistence/walCheckpointWorker.ts' }, outdir: 'dist' });
 // The playground page is static: dist/cli.js serves it from dist/playground.
 cpSync('gateway/app/playground', 'dist/playground', { recursive: true });
 
 const tsc = require.resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/claudecodeui.js, dist/acp.js, dist/cluster.js, dist/cli.js, dist/screenMirrorWorker.js, dist/playground/ and dist/types/');
+console.log('built dist/index.js, dist/claudecodeui.js, dist/acp.js, dist/cluster.js, dist/cli.js, dist/screenMirrorWorker.js, dist/walCheckpointWorker.js, dist/playground/ and dist/types/');

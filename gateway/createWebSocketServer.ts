@@ -127,7 +127,8 @@ export function createWebSocketServer<TProvider extends string = string>(
   // ---- persistence ----
   // A cluster node keeps its log and sessions in the shared backend; its owner closes that.
   const { cluster } = deps;
-  const database: GatewayDatabase | null = cluster ? null : openDatabase(deps.databasePath ?? DEFAULT_DATABASE_PATH);
+  // The chat log's connection checkpoints on a thread of its own: never on the event loop.
+  const database: GatewayDatabase | null = cluster ? null : openDatabase(deps.databasePath ?? DEFAULT_DATABASE_PATH, { checkpoints: 'worker', logger });
   const log: SqliteEventLog | ClusterEventLog =
     cluster?.eventLog ??
     createSqliteEventLog(database as GatewayDatabase, {

@@ -60,7 +60,7 @@ export class BatchWriter {
   private readonly insertEvent: Statement<[string, number, string, string, string, number]>;
 
   constructor(
-    database: GatewayDatabase,
+    private readonly database: GatewayDatabase,
     private readonly options: BatchWriterOptions,
     private readonly parts: BatchWriterParts,
   ) {
@@ -197,6 +197,7 @@ export class BatchWriter {
   }
 
   private afterWriteSucceeded(): void {
+    this.database.afterCommit();
     for (const state of this.touched) state.commitBatch(this.options.tailEvents);
     this.touched.length = 0;
     this.pendingEvents.length = 0;

@@ -14,6 +14,8 @@ import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from './migrations.js';
 import { schema } from './schema.js';
 import type { GatewaySchema } from './schema.js';
+import type { PersistenceLogger } from './types.js';
+import { startWalCheckpointer, type WalCheckpointer } from './walCheckpointer.js';
 
 /** How long a statement waits for another process's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -35,15 +37,27 @@ export interface GatewayDatabase {
   readonly sqlite: SqliteDatabase;
   /** The file path as given (`:memory:` for an in-memory database). */
   readonly path: string;
+  /** Called by the event log after each committed batch (the checkpoint thread's safety bound). */
+  afterCommit(): void;
   /** Closes the connection; safe to call twice. */
   close(): void;
+}
+
+export interface OpenDatabaseOptions {
+  /**
+   * `worker`: checkpoints run on a thread of their own (`walCheckpointer.ts`), never on the event
+   * loop; for the connection that writes the chat log. Default `auto`: SQLite's own, every
+   * `WAL_AUTOCHECKPOINT_PAGES` (a connection with few writes: the REST routes', a host's store).
+   */
+  checkpoints?: 'auto' | 'worker';
+  logger?: PersistenceLogger;
 }
 
 function isMemoryPath(path: string): boolean {
   return path === ':memory:' || path === '';
 }
 
-export function openDatabase(path: string): GatewayDatabase {
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): GatewayDatabase {
   if (!isMemoryPath(path)) mkdirSync(dirname(resolve(path)), { recursive: true });
   const sqlite = new Sqlite(path);
   try {
@@ -60,11 +74,17 @@ export function openDatabase(path: string): GatewayDatabase {
     throw error;
   }
   const db = drizzle({ client: sqlite, schema });
+  const checkpointer: WalCheckpointer | null =
+    options.checkpoints === 'worker' && !isMemoryPath(path)
+      ? startWalCheckpointer({ sqlite, path: resolve(path), fallbackAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES, busyTimeoutMs: BUSY_TIMEOUT_MS, logger: options.logger })
+      : null;
   return {
     db,
     sqlite,
     path,
+    afterCommit: () => checkpointer?.afterCommit(),
     close() {
+      checkpointer?.stop();
       if (sqlite.open) sqlite.close();
     },
   };

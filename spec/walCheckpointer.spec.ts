@@ -1,0 +1,68 @@
+/**
+ * The chat log's checkpoints run on a thread of their own (persistence/walCheckpointer.ts): on a
+ * real SQLite file, the main connection never checkpoints while the thread copies the WAL into the
+ * main file; if the thread dies, SQLite's own auto-checkpoint comes back on the main connection.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+import { openDatabase } from '../persistence/database.js';
+import { WAL_CHECKPOINT_INTERVAL_MS } from '../persistence/walCheckpointer.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function insertRows(sqlite: ReturnType<typeof openDatabase>['sqlite'], from: number, count: number): void {
+  const insert = sqlite.prepare('INSERT INTO chat_events (session_id, seq, run_id, kind, json, at) VALUES (?, ?, ?, ?, ?, ?)');
+  for (let i = from; i < from + count; i++) sqlite.transaction(() => insert.run('s', i, 'r', 'text', 'x'.repeat(2000), i))();
+}
+
+/** WAL frames not yet copied into the main file, as a PASSIVE checkpoint of the main connection sees them. */
+function uncopied(sqlite: ReturnType<typeof openDatabase>['sqlite']): number {
+  const [row] = sqlite.pragma('wal_checkpoint(PASSIVE)') as Array<{ log: number; checkpointed: number }>;
+  return row.log - row.checkpointed;
+}
+
+test('the thread copies the WAL; the main connection has auto-checkpoint off', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ag-wal-'));
+  const database = openDatabase(join(dir, 'log.sqlite'), { checkpoints: 'worker' });
+  try {
+    assert.is(database.sqlite.pragma('wal_autocheckpoint', { simple: true }), 0, 'no checkpoint on the event loop');
+    // 2 000 commits of ~2 KB: SQLite's default would have checkpointed on the main connection.
+    insertRows(database.sqlite, 1, 2000);
+    const [before] = database.sqlite.pragma('wal_checkpoint(NOOP)') as Array<{ log: number }>;
+    assert.ok(before.log > 1000, `the WAL holds the writes (${before.log} frames)`);
+    await sleep(WAL_CHECKPOINT_INTERVAL_MS * 4);
+    // The thread has copied everything (a NOOP-free check: a passive checkpoint here finds nothing left).
+    assert.is(uncopied(database.sqlite), 0, 'every WAL frame is in the main file already');
+    // After a full copy the writer starts the WAL over: it does not keep growing.
+    insertRows(database.sqlite, 2001, 10);
+    const [after] = database.sqlite.pragma('wal_checkpoint(NOOP)') as Array<{ log: number }>;
+    assert.ok(after.log < before.log, `the WAL was restarted (${after.log} < ${before.log} frames)`);
+  } finally {
+    database.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the default connection keeps SQLite\'s own auto-checkpoint', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ag-wal-'));
+  const database = openDatabase(join(dir, 'store.sqlite'));
+  try {
+    assert.ok((database.sqlite.pragma('wal_autocheckpoint', { simple: true }) as number) > 0);
+  } finally {
+    database.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an in-memory database starts no thread', () => {
+  const database = openDatabase(':memory:', { checkpoints: 'worker' });
+  assert.ok((database.sqlite.pragma('wal_autocheckpoint', { simple: true }) as number) > 0);
+  database.close();
+});
+
+test.run();
