@@ -55,6 +55,11 @@ export type ChatRunEvent =
 /** What a run tells its session. */
 export type ChatRunParentEvent =
   | { type: 'run.message'; runId: string; message: ChatMessage }
+  /**
+   * Messages a runtime handed over in one go (the writer's batch of one microtask), in order: one
+   * session transition for all of them instead of one each (`runtimeWriter.ts`).
+   */
+  | { type: 'run.messages'; runId: string; messages: readonly ChatMessage[] }
   | { type: 'run.session-id'; runId: string; providerSessionId: string }
   /** The run's one `complete` has been sent; `locksSession` when an abort failed and the runtime lives on. */
   | { type: 'run.ended'; runId: string; locksSession: boolean };

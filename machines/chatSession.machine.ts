@@ -126,7 +126,7 @@ export const chatSessionMachine = setup({
     },
     // A run's messages are sequenced while its actor lives: after its runtime settled they are dropped.
     isLiveRun: ({ context, event }) => {
-      assertEvent(event, 'run.message');
+      assertEvent(event, ['run.message', 'run.messages']);
       return context.liveRuns.includes(event.runId) && !context.lostRuns.includes(event.runId);
     },
     isCurrentRun: ({ context, event }) => {
@@ -242,10 +242,16 @@ export const chatSessionMachine = setup({
     forwardAbort: sendTo(({ context }) => runActorId(context.currentRun?.runId ?? ''), { type: 'client.abort' }),
     forwardShutdown: sendTo(({ context }) => runActorId(context.currentRun?.runId ?? ''), { type: 'gateway.shutdown' } as never),
     sequence: enqueueActions(({ context, event, enqueue }) => {
-      assertEvent(event, 'run.message');
-      const pending = trackPermissions(context.pendingPermissions, event.runId, event.message);
-      enqueue.assign({ seq: context.seq + 1, pendingPermissions: pending });
-      emitSequenced(enqueue, context, event.message, event.runId);
+      assertEvent(event, ['run.message', 'run.messages']);
+      const messages = event.type === 'run.message' ? [event.message] : event.messages;
+      let pending = context.pendingPermissions;
+      let seq = context.seq;
+      for (const message of messages) {
+        pending = trackPermissions(pending, event.runId, message);
+        seq += 1;
+        emitSequenced(enqueue, context, message, event.runId, seq);
+      }
+      enqueue.assign({ seq, pendingPermissions: pending });
       announcePermissionChanges(enqueue, context.pendingPermissions, pending);
     }),
     endCurrentRun: enqueueActions(({ context, event, enqueue }) => {
@@ -524,6 +530,7 @@ export const chatSessionMachine = setup({
     'client.unsubscribe': { actions: 'removeSubscriber' },
     'client.dropped': { actions: 'removeSubscriber' },
     'run.message': { guard: 'isLiveRun', actions: 'sequence' },
+    'run.messages': { guard: 'isLiveRun', actions: 'sequence' },
     // [cluster] Relayed whatever the state (a run here keeps its place; see relayRemoteFrames).
     'remote.frames': { actions: { type: 'relayRemoteFrames', params: { track: false } } },
     'send.expired': { actions: 'forgetSend' },
@@ -566,14 +573,18 @@ function replyDetail(code: ProtocolErrorCode, sessionId: string, event: ChatSess
   return undefined;
 }
 
-/** Emits a message as the session's next frame (the caller assigns `seq + 1`), and its run's end if it is the `complete`. */
+/**
+ * Emits a message as the frame numbered `seq` (default: the session's next; the caller assigns
+ * it), and its run's end if it is the `complete`.
+ */
 function emitSequenced(
   enqueue: { emit: (event: ChatSessionEmitted) => void },
   context: ChatSessionContext,
   message: ChatMessage,
   runId: string,
+  seq: number = context.seq + 1,
 ): void {
-  const frame = sequenceMessage(message, context.sessionId, context.seq + 1, runId);
+  const frame = sequenceMessage(message, context.sessionId, seq, runId);
   enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers });
   // Nobody sees it: the host may reach its user some other way.
   if (context.subscribers.length === 0 && (frame.kind === 'permission_request' || frame.kind === 'complete')) {

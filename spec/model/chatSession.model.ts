@@ -102,6 +102,8 @@ export const chatSessionModel: MachineModel = {
     if (messageRun) {
       events.push(t('text', { type: 'run.message', runId: messageRun, message: { kind: 'text', content: 'hi' } }));
       events.push(t('request', { type: 'run.message', runId: messageRun, message: { kind: 'permission_request', requestId: 'q1', toolName: 'Bash', input: {} } }));
+      // A runtime's chunk in one go: each message gets its own seq, in order.
+      events.push(t('batch', { type: 'run.messages', runId: messageRun, messages: [{ kind: 'text', content: 'a' }, { kind: 'permission_request', requestId: 'q2', toolName: 'Read', input: {} }, { kind: 'text', content: 'b' }] }));
       if (pending) events.push(t('cancel', { type: 'run.message', runId: messageRun, message: { kind: 'permission_cancelled', requestId: pending.requestId } }));
       events.push(t('new id', { type: 'run.session-id', runId: messageRun, providerSessionId: c.providerSessionId === 'native-1' ? 'native-2' : 'native-1' }));
       events.push(t('same id', { type: 'run.session-id', runId: messageRun, providerSessionId: c.providerSessionId ?? '' }));
