@@ -47,7 +47,11 @@ export type { PermissionDecision } from '../machines/chatMessage.js';
 
 /** The writer a runtime streams a run through. */
 export interface RuntimeWriter {
-  /** Sends one normalized message (`kind` required). `session_created` is captured, never forwarded. */
+  /**
+   * Sends one normalized message (`kind` required). `session_created` is captured, never forwarded.
+   * Messages are sequenced in the order sent, together at the end of the current microtask (a
+   * chunk of deltas is one batch): a seq read synchronously after `send` does not count it yet.
+   */
   send(message: unknown): void;
   /** Announces the provider-native session id. */
   setSessionId(providerSessionId: string): void;

@@ -245,6 +245,8 @@ export async function fuzzChat(context: ChatFuzzContext, options: FuzzRunOptions
       if (!world.realPending) {
         run.writer.send({ kind: 'permission_request', requestId: realRequestId, toolName: 'Bash', input: { command: 'ls' } });
         world.realPending = true;
+        // A writer hands its messages to the session at the end of the microtask (one batch).
+        await new Promise((resolve) => setImmediate(resolve));
       }
       world.realLatest = latestOfReal();
     }
