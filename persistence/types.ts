@@ -111,6 +111,12 @@ export interface ChatEventLog {
   append(event: LoggedEvent): void;
   /** Events of a session with `seq > afterSeq`, ascending, at most `limit`. */
   read(sessionId: string, afterSeq: number, limit: number): LoggedEvent[];
+  /**
+   * Optional: brings the retained events after `afterSeq` within reach of `read` (a log whose
+   * `read` answers from a bounded copy in memory, as a cluster node's mirror of the shared log).
+   * Resolves once `read` can answer, or once they are known to be gone (pruned).
+   */
+  fill?(sessionId: string, afterSeq: number): Promise<void>;
   /** Highest seq ever assigned in the session (0 when none), including pruned and unflushed events. */
   latestSeq(sessionId: string): number;
   /** Lowest seq still retained (0 when the session has no retained event). */

@@ -100,13 +100,15 @@ export function createChatCommands(options: ChatCommandsOptions): ChatCommands {
         return sendError(connection.ws, 'PAYLOAD_TOO_LARGE', target.sessionId, detail);
       }
       // [cluster] The session's log is mirrored here first, and its actor told of a run elsewhere.
-      const actor = cluster
-        ? await cluster.prepare(target.sessionId, { lastSeq: target.lastSeq, history: target.history === true }, () => actors.acquire(target.sessionId))
-        : actors.acquire(target.sessionId);
-      if (actor === false) {
-        sendError(connection.ws, 'BACKEND_UNAVAILABLE', target.sessionId);
-        continue;
+      if (cluster) {
+        const prepared = await cluster.prepare(target.sessionId, { lastSeq: target.lastSeq, history: target.history === true }, () => actors.acquire(target.sessionId));
+        if (prepared === false) {
+          sendError(connection.ws, 'BACKEND_UNAVAILABLE', target.sessionId);
+          continue;
+        }
       }
+      // Acquired now, in the turn it is told: one acquired before an await may have closed since.
+      const actor = actors.acquire(target.sessionId);
       if (!actor) {
         sendError(connection.ws, 'INTERNAL_ERROR', target.sessionId, actors.refusal());
         continue;

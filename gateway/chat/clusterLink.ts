@@ -27,7 +27,8 @@ export interface ClusterLink {
   /**
    * Before a subscribe: the session's log is mirrored here from what the client may be replayed on, and the
    * actor (acquired by `withActor` once that is done) learns of an unfinished run elsewhere.
-   * False when the backend cannot be reached (nothing was sent to a session).
+   * False when the backend cannot be reached (nothing was sent to a session). The caller acquires
+   * the actor again after awaiting this (an empty one may have closed in between).
    */
   prepare(sessionId: string, from: SubscribeFrom, withActor: () => ChatSessionActor | null): Promise<ChatSessionActor | null | false>;
   /** Before a send: the session's log is followed here (no history). False when the backend cannot be reached. */
@@ -211,16 +212,18 @@ export function createClusterLink(options: ClusterLinkOptions): ClusterLink {
         logger.warn('Could not load a session from the backend', { sessionId, error: String(error) });
         return false;
       }
-      const actor = withActor();
-      if (!actor) return null;
-      // Asked once the actor exists: a run ending meanwhile reaches it as frames, before or after.
+      if (!withActor()) return null;
+      // Asked once an actor exists: a run ending meanwhile reaches it as frames, before or after.
       let record: RunRecordShape | null;
       try {
         record = await runs.get(sessionId);
       } catch {
         return false;
       }
-      if (record) actor.send(observed(record));
+      // Not the actor of before the await: an empty session's actor closes at each subscribe, and
+      // another socket's may have come in between (its watchers went on to the next actor).
+      const actor = withActor();
+      if (actor && record) actor.send(observed(record));
       return actor;
     },
 

@@ -23,6 +23,8 @@ export interface SessionCursor {
    * latest seq, or skips ahead, moves the cursor without sending.
    */
   sent: boolean;
+  /** [cluster] The cursor the log was last asked to `fill` from (once per position, then a gap is a gap). */
+  filledFrom?: number;
 }
 
 /** A cursor at `after` with nothing sent yet. */
@@ -135,6 +137,17 @@ export function createFanout(options: FanoutOptions): Fanout {
         return;
       }
       const events = log.read(sessionId, cursor.cursor, options.catchUpBatchEvents);
+      // [cluster] Not in this node's copy of the log: fetched from the shared log first, while the
+      // pair lags (live frames wait for the catch-up), and only then, if still missing, a gap.
+      if ((events.length === 0 || events[0].seq > cursor.cursor + 1) && log.fill && cursor.filledFrom !== cursor.cursor) {
+        cursor.filledFrom = cursor.cursor;
+        cursor.lagging = true;
+        const resume = () => {
+          if (subscriber.sessions.get(sessionId) === cursor) catchUp(subscriber, sessionId, announceGap);
+        };
+        log.fill(sessionId, cursor.cursor).then(resume, resume);
+        return;
+      }
       if (events.length === 0) {
         // Nothing retained after the cursor (pruned): the client must reload over REST.
         if (!gapAnnounced) ws.send(options.gapNotice(sessionId));

@@ -31,6 +31,8 @@ export const MIRROR_SWEEP_INTERVAL_MS = 5_000;
 export const CLOSE_FLUSH_TIMEOUT_MS = 2_000;
 /** `sync` reads again when the mirror moved under it, at most this often. */
 const SYNC_ATTEMPTS = 3;
+/** Loads a `fill` tries before it lets the caller see a gap. */
+const FILL_ATTEMPTS = 3;
 
 const CLOSED_MESSAGE = 'The cluster event log is closed';
 
@@ -204,6 +206,21 @@ export class RedisEventLog implements ClusterEventLog {
     const session = this.mirror.getOrCreate(sessionId);
     this.mirror.load(session, loaded, afterSeq);
     this.watch(session);
+  }
+
+  /**
+   * A lagging socket's catch-up reaches below the mirror: load the range (kept for the extension
+   * time). A load that the mirror's trimming outran meanwhile (a fast run, a small tail) is left
+   * out to keep the range contiguous; by then the extension holds the trimming, so it is tried again.
+   */
+  async fill(sessionId: string, afterSeq: number): Promise<void> {
+    for (let attempt = 0; attempt < FILL_ATTEMPTS; attempt++) {
+      await this.prepare(sessionId, afterSeq);
+      const [next] = this.read(sessionId, afterSeq, 1);
+      const reached = next !== undefined && next.seq === afterSeq + 1;
+      const pruned = this.oldestSeq(sessionId) > afterSeq + 1;
+      if (reached || pruned || this.latestSeq(sessionId) <= afterSeq) return;
+    }
   }
 
   async sync(sessionId: string): Promise<void> {
