@@ -1,6 +1,7 @@
 /** Every workload, in the order a full run measures them. */
 import type { Workload } from '../lib/workload.js';
 import { actorChurn } from './actorChurn.js';
+import { cluster } from './cluster.js';
 import { durableLog } from './durableLog.js';
 import { fanout } from './fanout.js';
 import { idleMemory } from './idleMemory.js';
@@ -11,4 +12,4 @@ import { replay } from './replay.js';
 import { scale } from './scale.js';
 import { screenRestore } from './screenRestore.js';
 
-export const WORKLOADS: Workload[] = [fanout, latency, replay, durableLog, reconnectStorm, idleMemory, ptyThroughput, screenRestore, actorChurn, scale];
+export const WORKLOADS: Workload[] = [fanout, latency, replay, durableLog, reconnectStorm, idleMemory, ptyThroughput, screenRestore, actorChurn, scale, cluster];
