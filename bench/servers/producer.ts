@@ -61,7 +61,8 @@ export function createProducer(publish: Publish): Producer {
         while (!state.stop && sent < maxEvents) {
           const now = nowUs();
           if (now >= giveUpAtUs) break;
-          const due = Math.min(maxEvents, Math.floor(((now - startUs) * ratePerSecond) / 1e6));
+          // Event k is due at k / rate: at time t, events 0 … floor(t × rate) are (the first at once).
+          const due = Math.min(maxEvents, Math.floor(((now - startUs) * ratePerSecond) / 1e6) + 1);
           // Stamped with when the event was due, not when this loop got to it: a server whose
           // event loop was blocked makes its events late, and that lateness is latency too.
           for (; sent < due; sent++) send(sessionIds[sent % sessionIds.length], startUs + Math.floor((sent * 1e6) / ratePerSecond));
