@@ -53,6 +53,8 @@ export function createChatCommands(options: ChatCommandsOptions): ChatCommands {
     }
     // [cluster] The actor starts from the shared log's seq: it is mirrored here first.
     if (cluster && !(await cluster.mirror(sessionId))) return sendError(connection.ws, 'BACKEND_UNAVAILABLE', sessionId);
+    // A socket that closed while the store answered joins nothing (a drop was already told to its sessions).
+    if (!connections.has(connection.id)) return;
     const actor = actors.acquire(sessionId);
     if (!actor) return sendError(connection.ws, 'INTERNAL_ERROR', sessionId, actors.refusal());
     connection.joined.add(sessionId);
@@ -65,10 +67,11 @@ export function createChatCommands(options: ChatCommandsOptions): ChatCommands {
     if (cluster && record !== null) {
       runLease = await cluster.leaseForSend(sessionId, actor, { runId, provider, startedAt });
       // An empty session's actor closes when a subscriber comes and goes meanwhile: its successor decides.
-      const current = actors.acquire(sessionId);
+      const current = connections.has(connection.id) ? actors.acquire(sessionId) : null;
       if (!current) {
         cluster.settleSend(sessionId, actor, runId, runLease);
-        return sendError(connection.ws, 'INTERNAL_ERROR', sessionId, actors.refusal());
+        if (connections.has(connection.id)) sendError(connection.ws, 'INTERNAL_ERROR', sessionId, actors.refusal());
+        return;
       }
       target = current;
     }
@@ -107,6 +110,8 @@ export function createChatCommands(options: ChatCommandsOptions): ChatCommands {
           continue;
         }
       }
+      // A socket that closed meanwhile subscribes to nothing (it would hold the session's actor).
+      if (!connections.has(connection.id)) return;
       // Acquired now, in the turn it is told: one acquired before an await may have closed since.
       const actor = actors.acquire(target.sessionId);
       if (!actor) {

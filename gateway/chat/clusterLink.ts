@@ -171,19 +171,22 @@ export function createClusterLink(options: ClusterLinkOptions): ClusterLink {
   const takeOver = async (record: RunRecordShape) => {
     const taken = await runs.takeOver(record.sessionId, record.runId);
     if (!taken) return;
+    // A takeover that cannot finish stops renewing its lease: it expires and a sweep tries again.
+    const giveUp = (why: string, error?: unknown) => {
+      runs.ended(record.sessionId);
+      logger.warn(`A takeover failed (${why}); the lease will expire and it is tried again`, { sessionId: record.sessionId, runId: record.runId, ...(error ? { error: String(error) } : {}) });
+    };
     try {
       await log.prepare(record.sessionId, NO_HISTORY);
-      const actor = actors().acquire(record.sessionId);
-      if (!actor) {
-        // The lease expires and another node (or this one, later) tries again.
-        logger.warn('Could not take over a run: no session actor', { sessionId: record.sessionId, runId: record.runId });
-        return;
-      }
+      if (!actors().acquire(record.sessionId)) return giveUp('no session actor');
       await log.sync(record.sessionId);
+      // Acquired again: an empty session's actor may have closed while the log was read.
+      const actor = actors().acquire(record.sessionId);
+      if (!actor) return giveUp('no session actor');
       logger.warn('Ending a run whose node was lost', { sessionId: record.sessionId, runId: record.runId, node: record.nodeId });
       actor.send({ type: 'run.interrupted', runId: record.runId, provider: record.provider, reason: 'node_lost' });
     } catch (error) {
-      logger.warn('A takeover failed; the lease will expire and it is tried again', { sessionId: record.sessionId, error: String(error) });
+      giveUp('backend', error);
     }
   };
   let sweeping = false;
