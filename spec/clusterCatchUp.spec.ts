@@ -124,26 +124,4 @@ test('ten tabs subscribing in the same turn on one node each get their answer an
   for (const tab of tabs) assert.equal(seqsOf(tab, sessionId), [1, 2, 3, 4, 5, 6]);
 });
 
-test('a socket that closes while its subscribe waits for Redis does not stay subscribed', async () => {
-  const [a, b] = nodes;
-  const { sessionId } = await a.cluster.sessions.createSession({ provider: 'scripted', projectPath: null });
-  // A session with events, so its actor stays (an empty one closes at each subscribe anyway).
-  const sender = await client(a);
-  sender.send({ type: 'chat.send', sessionId, content: 'one' });
-  const run = await a.runtime.nextRun();
-  run.writer.send({ kind: 'complete', exitCode: 0 });
-  run.resolve();
-  await sender.waitFor((f) => f.kind === 'complete', 5000);
-  const watcher = await client(b);
-  watcher.send({ type: 'chat.subscribe', sessions: [{ sessionId, lastSeq: 0 }] });
-  const kept = await client(b);
-  kept.send({ type: 'chat.subscribe', sessions: [{ sessionId, lastSeq: 0 }] });
-  // Gone before B has its answer from Redis.
-  watcher.ws.terminate();
-  await kept.waitFor((f) => f.kind === 'chat_subscribed');
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const listed = (b.gateway.listActors().chat as Array<{ sessionId: string; subscribers: number }>).find((entry) => entry.sessionId === sessionId);
-  assert.is(listed?.subscribers, 1, 'only the open socket is subscribed');
-});
-
 test.run();
