@@ -19,6 +19,7 @@ import type { GatewayDatabase } from './database.js';
 import { BatchWriter } from './batchWriter.js';
 import { DeferredWrites } from './deferredWrites.js';
 import { HistoryReader } from './historyReader.js';
+import { assertLoggedEvent } from './loggedEvent.js';
 import { RunsTable, type RunResult } from './runsTable.js';
 import { SessionBounds } from './sessionBounds.js';
 import { SessionState } from './sessionState.js';
@@ -104,16 +105,7 @@ class SqliteChatEventLog implements SqliteEventLog {
 
   append(event: LoggedEvent): void {
     if (this.writeHealth.state === 'closed') throw new Error(CLOSED_MESSAGE);
-    // A malformed row would fail every retry of the batch it is in, stalling all sessions.
-    if (
-      typeof event.sessionId !== 'string' ||
-      typeof event.runId !== 'string' ||
-      typeof event.kind !== 'string' ||
-      typeof event.json !== 'string' ||
-      !Number.isFinite(event.at)
-    ) {
-      throw new TypeError('A logged event needs string sessionId, runId, kind and json, and a finite at');
-    }
+    assertLoggedEvent(event);
     const state = this.stateOf(event.sessionId);
     const { seq } = event;
     if (!Number.isSafeInteger(seq) || seq <= state.latestSeq) {

@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 
 import { nowUs, sleep } from '../lib/clock.js';
 import { ackLastSeq, frameSentAt, frameSeq, isAck } from '../lib/frames.js';
+import { createConditionWaiter } from '../lib/conditionWaiter.js';
 
 export type ChatProtocol = 'ws' | 'socketio';
 
@@ -71,7 +72,7 @@ export class ChatClientPool {
   private reached = 0;
   private latencies: Float64Array | null = null;
   private latencyCount = 0;
-  private readonly wakers = new Set<() => void>();
+  private readonly waiter = createConditionWaiter();
 
   constructor(
     private readonly url: string,
@@ -210,30 +211,12 @@ export class ChatClientPool {
   }
 
   private wake(): void {
-    for (const waker of [...this.wakers]) waker();
+    this.waiter.wake();
   }
 
   /** Resolves once `condition` holds (re-checked on acks, targets and a 50 ms poll); rejects after `timeoutMs`. */
   waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!condition()) return;
-        cleanup();
-        resolve();
-      };
-      const poll = setInterval(check, 50);
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearInterval(poll);
-        clearTimeout(timer);
-        this.wakers.delete(check);
-      };
-      this.wakers.add(check);
-      check();
-    });
+    return this.waiter.waitFor(condition, timeoutMs, what);
   }
 
   allAcked = () => this.clients.every((client) => client.acked);

@@ -15,6 +15,7 @@ import { nowUs, sleep } from '../lib/clock.js';
 import { ackLastSeq, frameSeq, isAck } from '../lib/frames.js';
 import { serve } from '../lib/ipc.js';
 import { summarizeLatency, type LatencySummary } from '../lib/stats.js';
+import { createConditionWaiter } from '../lib/conditionWaiter.js';
 
 const CONNECT_TIMEOUT_MS = 20_000;
 const STAMP = Buffer.from('@t');
@@ -82,32 +83,7 @@ let sender: WebSocket | null = null;
 let latencies: Float64Array | null = null;
 let latencyCount = 0;
 let firstSentUs = Number.POSITIVE_INFINITY;
-const wakers = new Set<() => void>();
-const wake = () => {
-  for (const waker of [...wakers]) waker();
-};
-
-function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!condition()) return;
-      cleanup();
-      resolve();
-    };
-    const poll = setInterval(check, 50);
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-    }, timeoutMs);
-    const cleanup = () => {
-      clearInterval(poll);
-      clearTimeout(timer);
-      wakers.delete(check);
-    };
-    wakers.add(check);
-    check();
-  });
-}
+const { wake, waitFor } = createConditionWaiter();
 
 function onMessage(client: Subscriber, data: Buffer): void {
   const now = nowUs();

@@ -15,6 +15,7 @@
  */
 import type { Redis } from 'ioredis';
 
+import { assertLoggedEvent } from '../loggedEvent.js';
 import type { ClusterEventLog, ClusterEventLogHooks } from '../cluster/types.js';
 import type { EventLogHealth, LoggedEvent, PersistenceLogger, RunRecord } from '../types.js';
 import { AppendWriter } from './appendWriter.js';
@@ -51,21 +52,6 @@ export interface RedisEventLogParts {
   scripts: RedisScripts;
   keys: RedisKeys;
   status: ConnectionStatus;
-}
-
-function assertEvent(event: LoggedEvent): void {
-  // A malformed event would fail every retry of the batch it is in.
-  if (
-    event === null ||
-    typeof event !== 'object' ||
-    typeof event.sessionId !== 'string' ||
-    typeof event.runId !== 'string' ||
-    typeof event.kind !== 'string' ||
-    typeof event.json !== 'string' ||
-    !Number.isFinite(event.at)
-  ) {
-    throw new TypeError('A logged event needs string sessionId, runId, kind and json, and a finite at');
-  }
 }
 
 function seqArgument(name: string, value: number): number {
@@ -116,7 +102,7 @@ export class RedisEventLog implements ClusterEventLog {
 
   append(event: LoggedEvent): void {
     if (this.closed) throw new Error(CLOSED_MESSAGE);
-    assertEvent(event);
+    assertLoggedEvent(event);
     const session = this.mirror.getOrCreate(event.sessionId);
     const { seq } = event;
     if (!Number.isSafeInteger(seq) || seq <= session.latestSeq) {
