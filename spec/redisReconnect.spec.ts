@@ -89,6 +89,14 @@ test('a Redis restart loses nothing and repeats nothing: backlog written in orde
   assert.equal(remoteSeqs(a, 's'), []);
   assert.equal(a.refused, []);
   assert.equal(a.lost, [], 'the lease outlived a short restart');
+  // The node bus subscribed again after the restart (its own resubscription, not ioredis's).
+  const heard: unknown[] = [];
+  b.backend.bus.onMessage((message) => heard.push(message));
+  for (let attempt = 0; attempt < 50 && heard.length === 0; attempt++) {
+    await a.backend.bus.send('b', { type: 'abort', sessionId: 's', runId: 'r' });
+    await sleep(50);
+  }
+  assert.equal(heard[0], { type: 'abort', sessionId: 's', runId: 'r' });
 });
 
 test('a lease is given up after the lease time when Redis is killed', async () => {

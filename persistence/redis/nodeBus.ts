@@ -60,13 +60,20 @@ export class RedisNodeBus implements NodeBus {
     private readonly logger?: PersistenceLogger,
   ) {}
 
-  /** Subscribes to this node's channel (ioredis resubscribes after reconnects). */
+  /** Subscribes to this node's channel, and again after every reconnect (`autoResubscribe` is off). */
   async start(): Promise<void> {
     const channel = this.keys.nodeChannel(this.nodeId);
     this.subscriber.on('message', (from: string, text: string) => {
       if (from === channel) this.receive(text);
     });
     await this.subscriber.subscribe(channel);
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(channel).catch((error: unknown) => {
+        // Lost again at once: the next `ready` subscribes again.
+        this.status.noteFailure(error);
+        this.logger?.warn('Could not resubscribe to this node\'s channel', { error: this.status.describe(error) });
+      });
+    });
   }
 
   async send(nodeId: string, message: NodeMessage): Promise<void> {

@@ -208,7 +208,10 @@ export async function openConnections(url: string, nodeId: string, logger?: Pers
   const command = new Redis(url, { ...connectionOptions(`ag:${nodeId}:command`), commandTimeout: COMMAND_TIMEOUT_MS });
   // The reader's XREAD blocks by design; its own watchdog (streamReader.ts) replaces a command timeout.
   const reader = new Redis(url, connectionOptions(`ag:${nodeId}:reader`));
-  const subscriber = new Redis(url, connectionOptions(`ag:${nodeId}:subscriber`));
+  // ioredis's own resubscription after a reconnect has no rejection handler: a connection lost
+  // again right after `ready` rejected it unhandled and ended the process (seen in CI). The bus
+  // resubscribes itself on `ready` (nodeBus.ts), with a handler.
+  const subscriber = new Redis(url, { ...connectionOptions(`ag:${nodeId}:subscriber`), autoResubscribe: false });
   const all = [command, reader, subscriber];
   // ioredis reports every failed reconnect as an 'error' event; without a listener Node would throw.
   for (const client of all) client.on('error', () => undefined);
