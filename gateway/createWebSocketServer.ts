@@ -312,6 +312,8 @@ export function createWebSocketServer<TProvider extends string = string>(
       if (cluster) log.flush();
       else log.close();
       database?.close();
+      // The checkpoint thread's last checkpoint: the file is settled when close() resolves.
+      await database?.closed();
       registered.delete(handle);
     },
   };

@@ -41,6 +41,11 @@ export interface GatewayDatabase {
   afterCommit(): void;
   /** Closes the connection; safe to call twice. */
   close(): void;
+  /**
+   * Resolves once everything `close()` let go of has finished with the file (the checkpoint
+   * thread's last checkpoint and its connection); at once without one.
+   */
+  closed(): Promise<void>;
 }
 
 export interface OpenDatabaseOptions {
@@ -78,14 +83,16 @@ export function openDatabase(path: string, options: OpenDatabaseOptions = {}): G
     options.checkpoints === 'worker' && !isMemoryPath(path)
       ? startWalCheckpointer({ sqlite, path: resolve(path), fallbackAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES, busyTimeoutMs: BUSY_TIMEOUT_MS, logger: options.logger })
       : null;
+  let stopping: Promise<void> | null = null;
   return {
     db,
     sqlite,
     path,
     afterCommit: () => checkpointer?.afterCommit(),
     close() {
-      checkpointer?.stop();
+      stopping ??= checkpointer?.stop() ?? Promise.resolve();
       if (sqlite.open) sqlite.close();
     },
+    closed: () => stopping ?? Promise.resolve(),
   };
 }

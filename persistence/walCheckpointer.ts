@@ -24,9 +24,15 @@ export const WAL_CHECK_EVERY_COMMITS = 256;
 export interface WalCheckpointer {
   /** The log committed a batch. */
   afterCommit(): void;
-  /** Stops the worker (it copies once more and closes its connection). */
-  stop(): void;
+  /**
+   * Stops the worker: it copies once more and closes its connection. Resolves once its thread has
+   * exited (bounded by `WAL_STOP_TIMEOUT_MS`), so the caller may remove the files.
+   */
+  stop(): Promise<void>;
 }
+
+/** How long `stop()` waits for the thread to finish its last checkpoint and exit. */
+export const WAL_STOP_TIMEOUT_MS = 5000;
 
 export interface WalCheckpointerOptions {
   sqlite: SqliteDatabase;
@@ -64,8 +70,10 @@ export function startWalCheckpointer(options: WalCheckpointerOptions): WalCheckp
     worker = startWorker({ path, intervalMs: WAL_CHECKPOINT_INTERVAL_MS, busyTimeoutMs: options.busyTimeoutMs });
   } catch (error) {
     logger?.warn('Could not start the WAL checkpoint thread: SQLite checkpoints on the event loop', { error: String(error) });
-    return { afterCommit: () => undefined, stop: () => undefined };
+    return { afterCommit: () => undefined, stop: () => Promise.resolve() };
   }
+  const started = worker;
+  const exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
   sqlite.pragma('wal_autocheckpoint = 0');
   // The checkpoints must not keep a process alive that has nothing else to do.
   worker.unref();
@@ -89,10 +97,21 @@ export function startWalCheckpointer(options: WalCheckpointerOptions): WalCheckp
       sqlite.pragma('wal_checkpoint(PASSIVE)');
     },
     stop() {
-      if (stopped) return;
-      stopped = true;
-      worker?.postMessage('stop');
-      worker = null;
+      if (!stopped) {
+        stopped = true;
+        worker?.postMessage('stop');
+        worker = null;
+        // Whoever waits for the exit keeps the process alive until it comes (unref'd, it would not).
+        started.ref();
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          void started.terminate();
+          resolve();
+        }, WAL_STOP_TIMEOUT_MS);
+      });
+      return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
     },
   };
 }

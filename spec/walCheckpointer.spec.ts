@@ -48,6 +48,18 @@ test('the thread copies the WAL; the main connection has auto-checkpoint off', a
   }
 });
 
+test('closed() resolves once the thread is gone: the directory can be removed at once', async () => {
+  for (let round = 0; round < 5; round++) {
+    const dir = mkdtempSync(join(tmpdir(), 'ag-wal-'));
+    const database = openDatabase(join(dir, 'log.sqlite'), { checkpoints: 'worker' });
+    insertRows(database.sqlite, 1, 200);
+    database.close();
+    await database.closed();
+    // Before, the thread's last checkpoint could still be writing here (ENOTEMPTY).
+    rmSync(dir, { recursive: true });
+  }
+});
+
 test('the default connection keeps SQLite\'s own auto-checkpoint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ag-wal-'));
   const database = openDatabase(join(dir, 'store.sqlite'));
