@@ -17,17 +17,9 @@ import { describeCommand } from '../gateway/app/agents/agentSpecs.js';
 import { TEST_AGENT, kinds, streamed, turn } from './support/acpHarness.js';
 import { connect, until } from './support/chatHarness.js';
 import { startCli, type CliChild } from './support/cliProcess.js';
+import { processExists } from './support/procfs.js';
 
 const require = createRequire(import.meta.url);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function rest(cli: CliChild, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(`${cli.url}${path}`, {
@@ -83,10 +75,10 @@ test('agents from --agent, GATEWAY_AGENTS and --agents-file; a chat with an appr
     const before = streamed(await turn(client, sessionId, 'whoami'));
     const pid = Number(/pid=(\d+)/.exec(before)?.[1]);
     const acpSession = /session=(\S+)/.exec(before)?.[1];
-    assert.ok(alive(pid));
+    assert.ok(processExists(pid));
     cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
-    assert.not.ok(alive(pid), 'the agent process is gone with the gateway');
+    assert.not.ok(processExists(pid), 'the agent process is gone with the gateway');
     await client.close();
 
     cli = await startCli(args, env);

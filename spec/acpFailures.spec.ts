@@ -11,6 +11,7 @@ import type { AcpLimits } from '../gateway/app/agents/acpLimits.js';
 import type { AgentSpec } from '../gateway/app/agents/agentSpecs.js';
 import { startAcpHarness, testAgent, turn, kinds, streamed, type AcpHarness } from './support/acpHarness.js';
 import { connect, until, type Frame, type TestClient } from './support/chatHarness.js';
+import { processExists } from './support/procfs.js';
 
 async function withGateway(agents: AgentSpec[], limits: Partial<AcpLimits>, body: (h: AcpHarness, client: TestClient) => Promise<void>): Promise<void> {
   const harness = await startAcpHarness(agents, limits);
@@ -39,15 +40,6 @@ const whoami = (frames: Frame[]) => {
   const text = streamed(frames);
   return { session: /session=(\S+)/.exec(text)?.[1], loaded: /loaded=(\w+)/.exec(text)?.[1], pid: /pid=(\d+)/.exec(text)?.[1] };
 };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('a command that does not exist: a clear error, one complete, every time', async () => {
   await withGateway([{ name: 'ghost', command: '/nonexistent/acp-agent-binary', args: [], env: {} }], {}, async (h, client) => {
@@ -107,7 +99,7 @@ test('a crash mid-run: what was streamed stays, an error names the exit, one com
     assert.equal(next.session, first.session);
     assert.equal(next.loaded, 'true');
     assert.is.not(next.pid, first.pid);
-    assert.ok(!alive(Number(first.pid)));
+    assert.ok(!processExists(Number(first.pid)));
   });
 });
 
@@ -184,7 +176,7 @@ test('abort of an agent that ignores session/cancel: killed after cancelGraceMs;
     client.send({ type: 'chat.abort', sessionId });
     const complete = await client.waitFor((f) => f.kind === 'complete', 10_000, from);
     assert.equal(complete.aborted, true);
-    await until(() => !alive(Number(first.pid)), 5000, 'the agent to be killed');
+    await until(() => !processExists(Number(first.pid)), 5000, 'the agent to be killed');
     const next = whoami(await turn(client, sessionId, 'whoami'));
     assert.equal(next.session, first.session);
     assert.equal(next.loaded, 'true');
@@ -225,7 +217,7 @@ test('an idle agent is stopped after idleStopMs; the next run loads its session'
     const sessionId = h.createSession('acp', h.project);
     const first = whoami(await turn(client, sessionId, 'whoami'));
     await until(() => h.runtime.liveAgents().length === 0, 5000, 'the idle stop');
-    await until(() => !alive(Number(first.pid)), 5000, 'the idle process to exit');
+    await until(() => !processExists(Number(first.pid)), 5000, 'the idle process to exit');
     const next = whoami(await turn(client, sessionId, 'whoami'));
     assert.equal(next.session, first.session);
     assert.equal(next.loaded, 'true');
@@ -241,7 +233,7 @@ test('after a gateway restart the session resumes with session/load; the replaye
   await turn(client, sessionId, 'stream');
   await client.close();
   await harness.stop();
-  assert.ok(!alive(Number(first.pid)), 'closing the gateway stops its agents');
+  assert.ok(!processExists(Number(first.pid)), 'closing the gateway stops its agents');
 
   harness = await startAcpHarness([testAgent('acp')], {}, dir);
   client = await connect(harness.url);

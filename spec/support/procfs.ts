@@ -23,6 +23,16 @@ export function procStat(pid: number): ProcStat | null {
   return { pid, comm: text.slice(text.indexOf('(') + 1, close), state, ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session) };
 }
 
+/** Whether any process (a zombie too) has this pid: `kill(pid, 0)`. */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Running, sleeping or stopped; a zombie has exited (it only waits for its parent to reap it). */
 export function isRunning(pid: number): boolean {
   const stat = procStat(pid);
