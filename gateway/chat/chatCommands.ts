@@ -105,7 +105,7 @@ export function createChatCommands(options: ChatCommandsOptions): ChatCommands {
       // [cluster] The session's log is mirrored here first, and its actor told of a run elsewhere.
       if (cluster) {
         const prepared = await cluster.prepare(target.sessionId, { lastSeq: target.lastSeq, history: target.history === true }, () => actors.acquire(target.sessionId));
-        if (prepared === false) {
+        if (!prepared) {
           sendError(connection.ws, 'BACKEND_UNAVAILABLE', target.sessionId);
           continue;
         }

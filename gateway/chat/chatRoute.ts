@@ -111,9 +111,10 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     isConnected: connections.has,
   });
 
-  const fanoutGapNotice = (sessionId: string) => {
+  /** The `chat_subscribed { gap: true }` a socket gets when it must reload. */
+  const gapAck = (sessionId: string) => {
     const { isProcessing, runId, pendingPermissions: pending } = actors.view(sessionId);
-    return JSON.stringify(effects.ackFrame(sessionId, { isProcessing, runId, pending, lastSeq: log.latestSeq(sessionId), gap: true }));
+    return effects.ackFrame(sessionId, { isProcessing, runId, pending, lastSeq: log.latestSeq(sessionId), gap: true });
   };
   const fanout = createFanout({
     log,
@@ -122,16 +123,16 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
     drainPollMs: limits.subscriberDrainPollMs,
     catchUpBatchEvents: limits.catchUpBatchEvents,
     sendBudget,
-    gapNotice: (sessionId) => fanoutGapNotice(sessionId),
+    gapNotice: (sessionId) => JSON.stringify(gapAck(sessionId)),
   });
 
   const commands = createChatCommands({ actors, connections, effects, limits, log, runtime, sessions, now, cluster });
 
   /** [cluster] This node's sockets of a session whose view here was dropped: they reload (the gap notice). */
   const announceGap = (sessionId: string) => {
-    const notice = fanoutGapNotice(sessionId);
+    const notice = gapAck(sessionId);
     for (const connection of connections.values()) {
-      if (connection.sessions.delete(sessionId)) connections.send(connection.ws, JSON.parse(notice) as Record<string, unknown>);
+      if (connection.sessions.delete(sessionId)) connections.send(connection.ws, notice);
     }
   };
 

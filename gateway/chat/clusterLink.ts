@@ -28,9 +28,9 @@ export interface ClusterLink {
    * Before a subscribe: the session's log is mirrored here from what the client may be replayed on, and the
    * actor (acquired by `withActor` once that is done) learns of an unfinished run elsewhere.
    * False when the backend cannot be reached (nothing was sent to a session). The caller acquires
-   * the actor again after awaiting this (an empty one may have closed in between).
+   * the actor itself after awaiting this (an empty one may have closed in between).
    */
-  prepare(sessionId: string, from: SubscribeFrom, withActor: () => ChatSessionActor | null): Promise<ChatSessionActor | null | false>;
+  prepare(sessionId: string, from: SubscribeFrom, withActor: () => ChatSessionActor | null): Promise<boolean>;
   /** Before a send: the session's log is followed here (no history). False when the backend cannot be reached. */
   mirror(sessionId: string): Promise<boolean>;
   /**
@@ -215,7 +215,8 @@ export function createClusterLink(options: ClusterLinkOptions): ClusterLink {
         logger.warn('Could not load a session from the backend', { sessionId, error: String(error) });
         return false;
       }
-      if (!withActor()) return null;
+      // No actor to be had: the caller's own acquire gives the refusal.
+      if (!withActor()) return true;
       // Asked once an actor exists: a run ending meanwhile reaches it as frames, before or after.
       let record: RunRecordShape | null;
       try {
@@ -227,7 +228,7 @@ export function createClusterLink(options: ClusterLinkOptions): ClusterLink {
       // another socket's may have come in between (its watchers went on to the next actor).
       const actor = withActor();
       if (actor && record) actor.send(observed(record));
-      return actor;
+      return true;
     },
 
     async mirror(sessionId) {
