@@ -2,8 +2,9 @@
  * The event log's batched writer. Appended events wait in one pending list (with their sessions
  * alongside) and are written in one transaction per event-loop turn, or at once when
  * `batchMaxEvents` are pending, so a token stream costs one commit per turn rather than one per
- * delta. The transaction replays the queued run writes and deletions first, inserts the events,
- * then prunes each touched session to its bounds (`sessionBounds.ts`).
+ * delta. The transaction replays the queued run writes and deletions first, stores each touched
+ * session's events as chunks (`eventChunk.ts`: one row per session per write, not one per
+ * event), then prunes each touched session to its bounds (`sessionBounds.ts`).
  *
  * A failing write never throws out of `enqueue`/`flush`: it reports `write.failed` to the
  * `WriteHealth` machine, keeps the events (at most `PENDING_LIMIT_BATCHES` batches; the oldest are
@@ -14,10 +15,9 @@
  * once when nothing is unwritten or writes are failing: live streaming never waits for a disk
  * that is not working.
  */
-import type { Statement } from 'better-sqlite3';
-
 import type { GatewayDatabase } from './database.js';
 import type { DeferredWrites } from './deferredWrites.js';
+import { CHUNK_MAX_BYTES, encodeChunk } from './eventChunk.js';
 import type { SessionBounds } from './sessionBounds.js';
 import type { SessionState } from './sessionState.js';
 import type { LoggedEvent, PersistenceLogger } from './types.js';
@@ -57,7 +57,8 @@ export class BatchWriter {
   private flushing = false;
 
   private readonly writeBatch: () => void;
-  private readonly insertEvent: Statement<[string, number, string, string, string, number]>;
+  /** Scratch: UTF-8 sizes of one session's batch events, reused across writes. */
+  private sizes: number[] = [];
 
   constructor(
     private readonly database: GatewayDatabase,
@@ -65,11 +66,6 @@ export class BatchWriter {
     private readonly parts: BatchWriterParts,
   ) {
     this.maxPending = PENDING_LIMIT_BATCHES * options.batchMaxEvents;
-    // The one statement run per event: bound positionally on the raw connection, since drizzle's
-    // prepared `run` allocates and type-checks a parameter array per call (~6% of a flush).
-    this.insertEvent = database.sqlite.prepare<[string, number, string, string, string, number]>(
-      'INSERT INTO chat_events (session_id, seq, run_id, kind, json, at) VALUES (?, ?, ?, ?, ?, ?)',
-    );
     this.writeBatch = database.sqlite.transaction(() => this.writeBatchInTransaction());
   }
 
@@ -187,13 +183,31 @@ export class BatchWriter {
     for (const state of this.touched) if (!state.statsLoaded) bounds.loadStats(state);
     const events = this.pendingEvents;
     const sessions = this.pendingSessions;
-    const insert = this.insertEvent;
-    for (let i = this.pendingStart; i < events.length; i++) {
-      const event = events[i];
-      insert.run(event.sessionId, event.seq, event.runId, event.kind, event.json, event.at);
-      sessions[i].addToBatch(event.seq, Buffer.byteLength(event.json, 'utf8'));
+    for (let i = this.pendingStart; i < events.length; i++) sessions[i].batchEvents.push(events[i]);
+    for (const state of this.touched) {
+      this.insertChunks(state);
+      bounds.pruneAndMark(state);
     }
-    for (const state of this.touched) bounds.pruneAndMark(state);
+  }
+
+  /** The session's batch as chunks: a new one at a hole in its seqs or past `CHUNK_MAX_BYTES`. */
+  private insertChunks(state: SessionState): void {
+    const events = state.batchEvents;
+    const sizes = this.sizes;
+    sizes.length = events.length;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < events.length; i++) {
+      const size = Buffer.byteLength(events[i].json, 'utf8');
+      sizes[i] = size;
+      if (i > start && (events[i].seq !== events[i - 1].seq + 1 || bytes >= CHUNK_MAX_BYTES)) {
+        this.parts.bounds.insertChunk(state, encodeChunk(events, sizes, start, i));
+        start = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    if (events.length > start) this.parts.bounds.insertChunk(state, encodeChunk(events, sizes, start, events.length));
   }
 
   private afterWriteSucceeded(): void {

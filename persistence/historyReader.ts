@@ -4,23 +4,30 @@
  * only for seqs below the tail's first, then continues in the tail, so there is no gap and no
  * duplicate at the boundary, for any cursor and limit (history paging, replay, catch-up).
  */
-import { and, asc, eq, gte, lt, sql } from 'drizzle-orm';
+import type { Statement } from 'better-sqlite3';
 
 import type { GatewayDatabase } from './database.js';
-import { chatEvents } from './schema.js';
+import { decodeChunk } from './eventChunk.js';
 import type { SessionBounds } from './sessionBounds.js';
 import type { SessionState } from './sessionState.js';
 import type { LoggedEvent } from './types.js';
 
+type ChunkRow = [firstSeq: number, lastSeq: number, index: string, json: string];
+
+/**
+ * The chunks holding seqs `from..before-1`, oldest first: from the chunk that contains `from` (the
+ * newest starting at or before it, found on the primary key) to the last starting before `before`.
+ */
 function rangeStatement(database: GatewayDatabase) {
-  const p = (name: string) => sql.placeholder(name);
-  return database.db
-    .select()
-    .from(chatEvents)
-    .where(and(eq(chatEvents.sessionId, p('sessionId')), gte(chatEvents.seq, p('from')), lt(chatEvents.seq, p('before'))))
-    .orderBy(asc(chatEvents.seq))
-    .limit(p('limit'))
-    .prepare();
+  return database.sqlite
+    .prepare<{ sessionId: string; from: number; before: number }>(
+      `SELECT first_seq, last_seq, idx, json FROM chat_event_chunks
+       WHERE session_id = @sessionId
+         AND first_seq >= coalesce((SELECT max(first_seq) FROM chat_event_chunks WHERE session_id = @sessionId AND first_seq <= @from), 0)
+         AND first_seq < @before
+       ORDER BY first_seq`,
+    )
+    .raw(true) as Statement<[{ sessionId: string; from: number; before: number }], ChunkRow>;
 }
 
 export class HistoryReader {
@@ -49,12 +56,27 @@ export class HistoryReader {
     const tailFirst = state.tail.length > 0 ? state.tail.firstSeq() : Number.MAX_SAFE_INTEGER;
     if (from < tailFirst) {
       if (!state.statsLoaded) this.bounds.loadStats(state);
-      if (state.storedCount > 0 && from <= state.storedLatestSeq) {
-        const rows = this.selectRange.all({ sessionId: state.sessionId, from, before: tailFirst, limit: max });
-        for (const row of rows) out.push(row);
-      }
+      if (state.storedCount > 0 && from <= state.storedLatestSeq) this.readStored(state.sessionId, from, tailFirst, max, out);
     }
     if (out.length < max && state.tail.length > 0) state.tail.copyFrom(from, max, out);
     return out;
+  }
+
+  private readStored(sessionId: string, from: number, before: number, max: number, out: LoggedEvent[]): void {
+    // Collected first, decoded after: the cursor stays open only for the rows this read needs.
+    const rows: ChunkRow[] = [];
+    let events = 0;
+    for (const row of this.selectRange.iterate({ sessionId, from, before })) {
+      rows.push(row);
+      events += Math.min(row[1], before - 1) - Math.max(row[0], from) + 1;
+      if (events >= max) break;
+    }
+    for (const [firstSeq, lastSeq, index, json] of rows) {
+      for (const event of decodeChunk(sessionId, firstSeq, lastSeq, index, json)) {
+        if (event.seq < from || event.seq >= before) continue;
+        out.push(event);
+        if (out.length >= max) return;
+      }
+    }
   }
 }

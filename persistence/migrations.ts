@@ -62,6 +62,26 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX sessions_activity ON sessions (updated_at, session_id);
   CREATE INDEX runs_session ON runs (session_id);
   `,
+  // 3: the chat log stores a chunk per session per write instead of a row per event
+  // (eventChunk.ts). Each existing event becomes a one-event chunk, which needs no frame lengths.
+  `
+  CREATE TABLE chat_event_chunks (
+    session_id TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    idx TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (session_id, first_seq)
+  );
+  INSERT INTO chat_event_chunks (session_id, first_seq, last_seq, count, bytes, idx, json)
+    SELECT session_id, seq, seq, 1, length(CAST(json AS BLOB)),
+      json_object('k', json_array(json_array(kind, 1)), 'r', json_array(json_array(run_id, 1)), 'a', json_array(json_array(at, 1))),
+      json
+    FROM chat_events ORDER BY session_id, seq;
+  DROP TABLE chat_events;
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -49,21 +49,25 @@ export const runs = sqliteTable(
 );
 
 /**
- * The durable chat event log. The primary key is the read order, so replay and pruning are
- * range scans; the table is WITHOUT ROWID (see migrations.ts) so that key is stored once.
+ * The durable chat event log, one row per chunk: a session's consecutive events written in one
+ * batch (`eventChunk.ts` has the format and why). The primary key is the read order, so replay
+ * and pruning are range scans. An ordinary rowid table (migration 3): a chunk of a token stream is
+ * tens of KiB, which WITHOUT ROWID stores poorly.
  */
-export const chatEvents = sqliteTable(
-  'chat_events',
+export const chatEventChunks = sqliteTable(
+  'chat_event_chunks',
   {
     sessionId: text('session_id').notNull(),
-    seq: integer('seq').notNull(),
-    runId: text('run_id').notNull(),
-    kind: text('kind').notNull(),
+    firstSeq: integer('first_seq').notNull(),
+    lastSeq: integer('last_seq').notNull(),
+    /** Events in the chunk: `last_seq - first_seq + 1`. */
+    count: integer('count').notNull(),
+    /** UTF-8 bytes of the events' frames, what `maxBytesPerSession` bounds. */
+    bytes: integer('bytes').notNull(),
+    index: text('idx').notNull(),
     json: text('json').notNull(),
-    /** Epoch milliseconds. */
-    at: integer('at').notNull(),
   },
-  (table) => [primaryKey({ columns: [table.sessionId, table.seq] })],
+  (table) => [primaryKey({ columns: [table.sessionId, table.firstSeq] })],
 );
 
 /**
@@ -76,5 +80,5 @@ export const chatSeqMarks = sqliteTable('chat_seq_marks', {
   latestSeq: integer('latest_seq').notNull(),
 });
 
-export const schema = { sessions, runs, chatEvents, chatSeqMarks };
+export const schema = { sessions, runs, chatEventChunks, chatSeqMarks };
 export type GatewaySchema = typeof schema;

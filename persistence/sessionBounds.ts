@@ -1,16 +1,20 @@
 /**
- * Keeps each session's rows in `chat_events` within its bounds (`maxEventsPerSession`,
- * `maxBytesPerSession` of UTF-8 JSON), and its seq high-water mark in `chat_seq_marks`.
+ * Writes each session's chunks (`eventChunk.ts`) and keeps its events in `chat_event_chunks`
+ * within its bounds (`maxEventsPerSession`, `maxBytesPerSession` of UTF-8 JSON), and its seq
+ * high-water mark in `chat_seq_marks`.
  *
  * Pruning runs inside the batch transaction, from counters kept per session
  * (`SessionState.stored*`): they are read from SQLite once per session (`loadStats`), then
- * advanced from what each batch adds, so steady-state pruning reads only the rows it deletes.
+ * advanced from what each batch adds, so steady-state pruning reads only the chunks it deletes.
+ * It is exact, as if events were rows: whole chunks go while the bounds are still exceeded without
+ * them, and the chunk that straddles the bound is rewritten without its oldest events.
  */
 import type { Statement } from 'better-sqlite3';
-import { and, count, eq, lt, max, min, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 
 import type { GatewayDatabase } from './database.js';
-import { chatEvents, chatSeqMarks } from './schema.js';
+import { decodeChunk, encodeChunk, type EncodedChunk } from './eventChunk.js';
+import { chatEventChunks, chatSeqMarks } from './schema.js';
 import type { SessionState } from './sessionState.js';
 
 function boundedStatements(database: GatewayDatabase) {
@@ -19,13 +23,13 @@ function boundedStatements(database: GatewayDatabase) {
   return {
     selectStats: db
       .select({
-        count: count(),
-        bytes: sql<number>`coalesce(sum(length(cast(${chatEvents.json} as blob))), 0)`,
-        oldest: min(chatEvents.seq),
-        latest: max(chatEvents.seq),
+        count: sql<number>`coalesce(sum(${chatEventChunks.count}), 0)`,
+        bytes: sql<number>`coalesce(sum(${chatEventChunks.bytes}), 0)`,
+        oldest: sql<number | null>`min(${chatEventChunks.firstSeq})`,
+        latest: sql<number | null>`max(${chatEventChunks.lastSeq})`,
       })
-      .from(chatEvents)
-      .where(eq(chatEvents.sessionId, p('sessionId')))
+      .from(chatEventChunks)
+      .where(eq(chatEventChunks.sessionId, p('sessionId')))
       .prepare(),
     selectMark: db
       .select({ latestSeq: chatSeqMarks.latestSeq })
@@ -40,17 +44,26 @@ function boundedStatements(database: GatewayDatabase) {
         set: { latestSeq: sql`max(${chatSeqMarks.latestSeq}, excluded.latest_seq)` },
       })
       .prepare(),
-    deleteBefore: db
-      .delete(chatEvents)
-      .where(and(eq(chatEvents.sessionId, p('sessionId')), lt(chatEvents.seq, p('before'))))
-      .prepare(),
-    deleteEvents: db.delete(chatEvents).where(eq(chatEvents.sessionId, p('sessionId'))).prepare(),
+    deleteEvents: db.delete(chatEventChunks).where(eq(chatEventChunks.sessionId, p('sessionId'))).prepare(),
     deleteMark: db.delete(chatSeqMarks).where(eq(chatSeqMarks.sessionId, p('sessionId'))).prepare(),
-    // drizzle has no streaming cursor; pruning must stop reading at the first row it keeps.
-    /** Oldest rows first as `[seq, utf8 bytes]`, read only as far as pruning needs. */
+    // The statements run per batch are bound positionally on the raw connection: drizzle's
+    // prepared `run` allocates and type-checks a parameter array per call.
+    insertChunk: sqlite.prepare<[string, number, number, number, number, string, string]>(
+      'INSERT INTO chat_event_chunks (session_id, first_seq, last_seq, count, bytes, idx, json) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    // drizzle has no streaming cursor; pruning must stop reading at the first chunk it keeps.
+    /** Oldest chunks first as `[first_seq, last_seq, count, bytes]`, read only as far as pruning needs. */
     walkOldest: sqlite
-      .prepare<[string]>('SELECT seq, length(CAST(json AS BLOB)) FROM chat_events WHERE session_id = ? ORDER BY seq')
+      .prepare<[string]>('SELECT first_seq, last_seq, count, bytes FROM chat_event_chunks WHERE session_id = ? ORDER BY first_seq')
       .raw(true) as Statement<[string], unknown>,
+    selectChunk: sqlite
+      .prepare<[string, number]>('SELECT last_seq, idx, json FROM chat_event_chunks WHERE session_id = ? AND first_seq = ?')
+      .raw(true) as Statement<[string, number], unknown>,
+    deleteChunk: sqlite.prepare<[string, number]>('DELETE FROM chat_event_chunks WHERE session_id = ? AND first_seq = ?'),
+    deleteBefore: sqlite.prepare<[string, number]>('DELETE FROM chat_event_chunks WHERE session_id = ? AND first_seq < ?'),
+    selectOldest: sqlite
+      .prepare<[string]>('SELECT min(first_seq) FROM chat_event_chunks WHERE session_id = ?')
+      .pluck(true) as Statement<[string], number | null>,
   };
 }
 
@@ -63,6 +76,12 @@ export class SessionBounds {
     private readonly maxBytes: number,
   ) {
     this.statements = boundedStatements(database);
+  }
+
+  /** Inside the batch transaction: stores one chunk of the session's batch and counts it. */
+  insertChunk(state: SessionState, chunk: EncodedChunk): void {
+    this.statements.insertChunk.run(state.sessionId, chunk.firstSeq, chunk.lastSeq, chunk.count, chunk.bytes, chunk.index, chunk.json);
+    state.addToBatch(chunk.firstSeq, chunk.lastSeq, chunk.count, chunk.bytes);
   }
 
   /** Reads the session's stored counters and seq mark. Throws while the database is unreadable. */
@@ -78,29 +97,42 @@ export class SessionBounds {
   }
 
   /**
-   * Inside the batch transaction, after the batch's rows are inserted: computes the session's rows
-   * after this batch (`next*`), deletes what exceeds the bounds (never the newest row), and writes
-   * the seq mark when accepted events are newer than every stored one (they were dropped).
+   * Inside the batch transaction, after the batch's chunks are inserted: computes the session's
+   * events after this batch (`next*`), deletes what exceeds the bounds (never the newest event), and
+   * writes the seq mark when accepted events are newer than every stored one (they were dropped).
    */
   pruneAndMark(state: SessionState): void {
     let rows = state.storedCount + state.batchCount;
     let bytes = state.storedBytes + state.batchBytes;
     let oldest = state.storedCount > 0 ? state.storedOldestSeq : state.batchFirstSeq;
     const latest = state.batchCount > 0 ? state.batchLastSeq : state.storedLatestSeq;
-    if (rows > this.maxEvents || bytes > this.maxBytes) {
+    const over = () => rows > 1 && (rows > this.maxEvents || bytes > this.maxBytes);
+    if (over()) {
+      const { sessionId } = state;
       let keepFrom = latest;
-      for (const row of this.statements.walkOldest.iterate(state.sessionId)) {
-        const [seq, size] = row as [number, number];
-        if (rows > 1 && (rows > this.maxEvents || bytes > this.maxBytes)) {
-          rows--;
-          bytes -= size;
+      let straddling = false;
+      for (const row of this.statements.walkOldest.iterate(sessionId)) {
+        const [first, , count, size] = row as [number, number, number, number];
+        keepFrom = first;
+        if (!over()) break;
+        // The whole chunk goes when the bounds are still exceeded (or exactly met) without it.
+        const restRows = rows - count;
+        const restBytes = bytes - size;
+        if (restRows >= 1 && (restRows >= this.maxEvents || restBytes > this.maxBytes)) {
+          rows = restRows;
+          bytes = restBytes;
           continue;
         }
-        keepFrom = seq;
+        straddling = true;
         break;
       }
-      this.statements.deleteBefore.run({ sessionId: state.sessionId, before: keepFrom });
+      // The walk's cursor is closed (break) before the table is written.
+      this.statements.deleteBefore.run(sessionId, keepFrom);
       oldest = keepFrom;
+      if (straddling) oldest = this.trimChunk(state, keepFrom, over, (size) => {
+        rows--;
+        bytes -= size;
+      });
     }
     if (state.latestSeq > latest) this.statements.upsertMark.run({ sessionId: state.sessionId, latestSeq: state.latestSeq });
     state.nextCount = rows;
@@ -109,7 +141,25 @@ export class SessionBounds {
     state.nextLatestSeq = latest;
   }
 
-  /** Deletes every event row and the seq mark of a session (it is being forgotten). */
+  /** Rewrites the chunk at `firstSeq` without its oldest events while `over()`; returns the session's oldest seq after. */
+  private trimChunk(state: SessionState, firstSeq: number, over: () => boolean, drop: (size: number) => void): number {
+    const { sessionId } = state;
+    const [lastSeq, index, json] = this.statements.selectChunk.get(sessionId, firstSeq) as [number, string, string];
+    const events = decodeChunk(sessionId, firstSeq, lastSeq, index, json);
+    const sizes = events.map((event) => Buffer.byteLength(event.json, 'utf8'));
+    let kept = 0;
+    while (kept < events.length && over()) drop(sizes[kept++]);
+    if (kept === 0) return firstSeq;
+    this.statements.deleteChunk.run(sessionId, firstSeq);
+    if (kept < events.length) {
+      const rest = encodeChunk(events, sizes, kept, events.length);
+      this.statements.insertChunk.run(sessionId, rest.firstSeq, rest.lastSeq, rest.count, rest.bytes, rest.index, rest.json);
+      return rest.firstSeq;
+    }
+    return this.statements.selectOldest.get(sessionId) ?? 0;
+  }
+
+  /** Deletes every event and the seq mark of a session (it is being forgotten). */
   deleteSession(sessionId: string): void {
     this.statements.deleteEvents.run({ sessionId });
     this.statements.deleteMark.run({ sessionId });

@@ -7,6 +7,7 @@
  * they become `stored*` only once the transaction commits, and are discarded if it fails.
  */
 import { ReplayTail } from './replayTail.js';
+import type { LoggedEvent } from './types.js';
 
 export class SessionState {
   /** Highest seq ever accepted, including pruned, dropped and unwritten events. */
@@ -24,6 +25,8 @@ export class SessionState {
   /** In the writer's list of sessions to write: has unwritten events (or its seq mark must be written). */
   queued = false;
 
+  /** The session's events of the write in progress, in seq order (gathered from the writer's list). */
+  readonly batchEvents: LoggedEvent[] = [];
   batchCount = 0;
   batchBytes = 0;
   batchFirstSeq = 0;
@@ -35,15 +38,16 @@ export class SessionState {
 
   constructor(readonly sessionId: string) {}
 
-  /** Counts `seq`, one event of the batch being written. */
-  addToBatch(seq: number, bytes: number): void {
-    if (this.batchCount === 0) this.batchFirstSeq = seq;
-    this.batchCount++;
-    this.batchLastSeq = seq;
+  /** Counts one chunk of the batch being written: events `firstSeq..lastSeq`, `bytes` of frames. */
+  addToBatch(firstSeq: number, lastSeq: number, count: number, bytes: number): void {
+    if (this.batchCount === 0) this.batchFirstSeq = firstSeq;
+    this.batchCount += count;
+    this.batchLastSeq = lastSeq;
     this.batchBytes += bytes;
   }
 
   resetBatch(): void {
+    this.batchEvents.length = 0;
     this.batchCount = 0;
     this.batchBytes = 0;
     this.batchFirstSeq = 0;

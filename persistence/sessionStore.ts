@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { count, desc, eq, sql } from 'drizzle-orm';
 
 import type { GatewayDatabase } from './database.js';
-import { chatEvents, sessions } from './schema.js';
+import { chatEventChunks, sessions } from './schema.js';
 import { decodeSessionCursor, encodeSessionCursor } from './sessionCursor.js';
 import type {
   ListedSession,
@@ -111,9 +111,9 @@ export function createSqliteSessionStore(
       const row = findRow(sessionId);
       if (!row) return null;
       const counted = db
-        .select({ n: count() })
-        .from(chatEvents)
-        .where(eq(chatEvents.sessionId, sessionId))
+        .select({ n: sql<number>`coalesce(sum(${chatEventChunks.count}), 0)` })
+        .from(chatEventChunks)
+        .where(eq(chatEventChunks.sessionId, sessionId))
         .get();
       return {
         session: {

@@ -20,6 +20,7 @@ import { createSendBudget } from '../gateway/sendBudget.js';
 import { openDatabase, type GatewayDatabase } from '../persistence/database.js';
 import { createSqliteEventLog, type SqliteEventLog } from '../persistence/eventLog.js';
 import type { LoggedEvent } from '../persistence/types.js';
+import { storedSeqs } from './support/storedEvents.js';
 
 interface Context {
   dir: string;
@@ -64,8 +65,7 @@ test.before.each(async (context) => {
     sendBudget: createSendBudget(DEFAULT_LIMITS.maxTotalSocketBufferBytes),
   });
   const reader = openDatabase(file);
-  context.storedSeqs = () =>
-    reader.sqlite.prepare('SELECT seq FROM chat_events WHERE session_id = ? ORDER BY seq').pluck().all(SESSION) as number[];
+  context.storedSeqs = () => storedSeqs(reader.sqlite, SESSION);
   context.server = http.createServer();
   context.wss = new WebSocketServer({ server: context.server });
   context.accepted = new Promise((resolve) => {
@@ -178,7 +178,7 @@ test('hold(): an unsequenced frame sent in the turn (an ack naming lastSeq) wait
 test('while the database fails, frames are not held: live streaming goes on without durability', async (context) => {
   const { received, subscriber } = await connectClient(context);
   context.database.sqlite.exec(
-    "CREATE TRIGGER fail_insert BEFORE INSERT ON chat_events BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
+    "CREATE TRIGGER fail_insert BEFORE INSERT ON chat_event_chunks BEGIN SELECT RAISE(ABORT, 'simulated failure'); END;",
   );
   const first = event(1);
   context.log.append(first);

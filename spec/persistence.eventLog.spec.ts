@@ -14,6 +14,7 @@ import type { GatewayDatabase } from '../persistence/database.js';
 import { createSqliteEventLog } from '../persistence/eventLog.js';
 import type { SqliteEventLog, SqliteEventLogOptions } from '../persistence/eventLog.js';
 import type { LoggedEvent } from '../persistence/types.js';
+import { storedSeqs } from './support/storedEvents.js';
 
 const dir = fs.mkdtempSync(os.tmpdir() + '/ag-');
 let fileCounter = 0;
@@ -53,9 +54,7 @@ function openLog(options: Partial<SqliteEventLogOptions> = {}, file?: string): H
     ...options,
   });
   openLogs.push(log);
-  const storedSeqs = (sessionId: string) =>
-    database.sqlite.prepare('SELECT seq FROM chat_events WHERE session_id = ? ORDER BY seq').pluck().all(sessionId) as number[];
-  return { file: target, database, log, scheduler, storedSeqs };
+  return { file: target, database, log, scheduler, storedSeqs: (sessionId: string) => storedSeqs(database.sqlite, sessionId) };
 }
 
 function event(sessionId: string, seq: number, json = `{"kind":"text","seq":${seq}}`): LoggedEvent {

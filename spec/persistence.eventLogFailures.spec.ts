@@ -16,6 +16,7 @@ import type { GatewayDatabase } from '../persistence/database.js';
 import { createSqliteEventLog } from '../persistence/eventLog.js';
 import type { SqliteEventLog, SqliteEventLogOptions } from '../persistence/eventLog.js';
 import type { LoggedEvent } from '../persistence/types.js';
+import { storedSeqs } from './support/storedEvents.js';
 
 const dir = fs.mkdtempSync(os.tmpdir() + '/ag-');
 let fileCounter = 0;
@@ -45,10 +46,8 @@ function openLog(options: Partial<SqliteEventLogOptions> = {}, file?: string) {
     ...options,
   });
   openLogs.push(log);
-  const storedSeqs = (sessionId: string) =>
-    database.sqlite.prepare('SELECT seq FROM chat_events WHERE session_id = ? ORDER BY seq').pluck().all(sessionId) as number[];
   const errors = () => lines.filter((line) => line.level === 'error');
-  return { file: target, database, log, lines, errors, storedSeqs };
+  return { file: target, database, log, lines, errors, storedSeqs: (sessionId: string) => storedSeqs(database.sqlite, sessionId) };
 }
 
 /** Caps the file at its current size: the next write that needs a page fails with SQLITE_FULL. */
@@ -63,7 +62,7 @@ function freeDisk(database: GatewayDatabase): void {
 /** Every chat event insert fails, whatever its size. */
 function failInserts(database: GatewayDatabase): void {
   database.sqlite.exec(`
-    CREATE TRIGGER fail_insert BEFORE INSERT ON chat_events
+    CREATE TRIGGER fail_insert BEFORE INSERT ON chat_event_chunks
     BEGIN SELECT RAISE(ABORT, 'simulated read-only table'); END;
   `);
 }
@@ -159,7 +158,7 @@ test('while degraded a full batch does not retry per append; flush() and appends
     return null;
   });
   database.sqlite.exec(`
-    CREATE TRIGGER fail_insert BEFORE INSERT ON chat_events
+    CREATE TRIGGER fail_insert BEFORE INSERT ON chat_event_chunks
     BEGIN SELECT count_attempt(); SELECT RAISE(ABORT, 'simulated read-only table'); END;
   `);
   log.append(event('s', 1));
@@ -231,11 +230,11 @@ test('an unreadable table: latestSeq of a new session is retried, an idle flush 
   log.append(event('s', 2));
   log.close();
   const second = openLog({}, file);
-  second.database.sqlite.exec('ALTER TABLE chat_events RENAME TO chat_events_away');
+  second.database.sqlite.exec('ALTER TABLE chat_event_chunks RENAME TO chat_event_chunks_away');
   assert.is(second.log.latestSeq('s'), 0, 'unknowable while the table is gone');
   assert.is(second.log.health().degraded, true);
   assert.throws(() => second.log.read('s', 0, 10), /no such table/, 'a read never hides a gap');
-  second.database.sqlite.exec('ALTER TABLE chat_events_away RENAME TO chat_events');
+  second.database.sqlite.exec('ALTER TABLE chat_event_chunks_away RENAME TO chat_event_chunks');
   assert.is(second.log.latestSeq('s'), 2, 'loaded once the table is back');
   assert.is(second.log.health().pendingEvents, 0);
   second.log.flush();

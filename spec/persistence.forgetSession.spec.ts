@@ -16,6 +16,7 @@ import type { GatewayDatabase } from '../persistence/database.js';
 import { createSqliteEventLog, ForgetBacklogError, MAX_QUEUED_FORGETS } from '../persistence/eventLog.js';
 import type { SqliteEventLog, SqliteEventLogOptions } from '../persistence/eventLog.js';
 import type { LoggedEvent } from '../persistence/types.js';
+import { storedSeqs } from './support/storedEvents.js';
 
 const dir = fs.mkdtempSync(os.tmpdir() + '/ag-');
 let fileCounter = 0;
@@ -38,12 +39,11 @@ function openLog(options: Partial<SqliteEventLogOptions> = {}, file?: string) {
   openLogs.push(log);
   const count = (table: string, sessionId: string) =>
     database.sqlite.prepare(`SELECT count(*) FROM ${table} WHERE session_id = ?`).pluck().get(sessionId) as number;
-  const storedSeqs = (sessionId: string) =>
-    database.sqlite.prepare('SELECT seq FROM chat_events WHERE session_id = ? ORDER BY seq').pluck().all(sessionId) as number[];
+  const seqsStored = (sessionId: string) => storedSeqs(database.sqlite, sessionId);
   const runTurn = () => {
     for (const flush of scheduled.splice(0)) flush();
   };
-  return { file: target, database, log, count, storedSeqs, runTurn };
+  return { file: target, database, log, count, storedSeqs: seqsStored, runTurn };
 }
 
 function event(sessionId: string, seq: number): LoggedEvent {
@@ -57,7 +57,7 @@ const seqsOf = (events: LoggedEvent[]) => events.map((e) => e.seq);
 /** Every delete of chat events fails, as a read-only table would. */
 function failDeletes(database: GatewayDatabase): void {
   database.sqlite.exec(`
-    CREATE TRIGGER fail_delete BEFORE DELETE ON chat_events
+    CREATE TRIGGER fail_delete BEFORE DELETE ON chat_event_chunks
     BEGIN SELECT RAISE(ABORT, 'simulated read-only table'); END;
   `);
 }
@@ -80,7 +80,7 @@ test('forgets a stored session in the database and in memory; others are untouch
   fillSession(h, 'gone', 10);
   fillSession(h, 'kept', 6);
   h.log.forgetSession('gone');
-  for (const table of ['chat_events', 'chat_seq_marks', 'runs']) assert.is(h.count(table, 'gone'), 0, table);
+  for (const table of ['chat_event_chunks', 'chat_seq_marks', 'runs']) assert.is(h.count(table, 'gone'), 0, table);
   assert.is(h.log.latestSeq('gone'), 0);
   assert.is(h.log.oldestSeq('gone'), 0);
   assert.equal(h.log.read('gone', 0, 100), []);

@@ -92,7 +92,7 @@ test('while inserts fail: unwritten events page after the stored ones, and after
   for (let seq = 1; seq <= 12; seq++) log.append(event(seq));
   log.flush();
   database.sqlite.exec(`
-    CREATE TRIGGER fail_insert BEFORE INSERT ON chat_events
+    CREATE TRIGGER fail_insert BEFORE INSERT ON chat_event_chunks
     BEGIN SELECT RAISE(ABORT, 'simulated read-only table'); END;
   `);
   for (let seq = 13; seq <= 21; seq++) log.append(event(seq));

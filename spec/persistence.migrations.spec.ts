@@ -35,7 +35,7 @@ test('a fresh file is created (parent directories too), in WAL mode, at the curr
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
       .pluck()
       .all();
-    assert.equal(tables, ['chat_events', 'chat_seq_marks', 'runs', 'sessions']);
+    assert.equal(tables, ['chat_event_chunks', 'chat_seq_marks', 'runs', 'sessions']);
   } finally {
     database.close();
   }

@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 import { DEFAULT_LIMITS } from '../gateway/config.js';
 import { openDatabase } from '../persistence/database.js';
 import { createSqliteEventLog } from '../persistence/eventLog.js';
+import { storedEventCount } from './support/storedEvents.js';
 
 const dir = fs.mkdtempSync(os.tmpdir() + '/ag-');
 
@@ -43,7 +44,7 @@ function measure(label: string, sessionCount: number, total: number, maxEventsPe
 
   const retained = Math.min(total / sessionCount, maxEventsPerSession);
   for (const sessionId of sessionIds) {
-    const stored = database.sqlite.prepare('SELECT count(*) FROM chat_events WHERE session_id = ?').pluck().get(sessionId);
+    const stored = storedEventCount(database.sqlite, sessionId);
     assert.is(stored, retained);
     assert.is(log.latestSeq(sessionId), total / sessionCount);
     assert.is(log.oldestSeq(sessionId), total / sessionCount - retained + 1);
@@ -56,7 +57,7 @@ function measure(label: string, sessionCount: number, total: number, maxEventsPe
   console.log(
     `[throughput] ${label}: ${total} events (~${Math.round(jsonBytes / total)} B JSON) over ${sessionCount} session(s) ` +
       `in ${elapsedMs.toFixed(0)} ms = ${Math.round(total / (elapsedMs / 1000))} events/s; ` +
-      `${rows} rows retained, ${(fileBytes / rows).toFixed(0)} bytes on disk per event`,
+      `${rows} events retained, ${(fileBytes / rows).toFixed(0)} bytes on disk per event`,
   );
 }
 

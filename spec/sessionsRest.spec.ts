@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 import { DATABASE_FILE_NAME } from '../gateway/app/standalone.js';
 import { connect } from './support/chatHarness.js';
 import { restartableCli } from './support/restartableCli.js';
+import { storedEventCount } from './support/storedEvents.js';
 
 const cli = restartableCli('ag-sessions-rest-', 'sessions-rest-token');
 const { dataDir, token: TOKEN } = cli;
@@ -41,12 +42,12 @@ async function list(base: string, query = ''): Promise<{ sessions: Listed[]; nex
 
 const request = (base: string, path: string, method = 'GET') => fetch(`${base}/api/providers/sessions${path}`, { method, headers: auth });
 
-/** Rows the database file holds for a session, read by a connection of our own. */
+/** Rows (events: stored events) the database file holds for a session, read by a connection of our own. */
 function storedRows(sessionId: string): { sessions: number; events: number; runs: number } {
   const db = new Database(join(dataDir, DATABASE_FILE_NAME), { readonly: true, fileMustExist: true });
   try {
     const countOf = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE session_id = ?`).get(sessionId) as { n: number }).n;
-    return { sessions: countOf('sessions'), events: countOf('chat_events'), runs: countOf('runs') };
+    return { sessions: countOf('sessions'), events: storedEventCount(db, sessionId), runs: countOf('runs') };
   } finally {
     db.close();
   }

@@ -15,9 +15,17 @@ import { WAL_CHECKPOINT_INTERVAL_MS } from '../persistence/walCheckpointer.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** One commit per seq, each a one-event chunk of ~2 KB. */
 function insertRows(sqlite: ReturnType<typeof openDatabase>['sqlite'], from: number, count: number): void {
-  const insert = sqlite.prepare('INSERT INTO chat_events (session_id, seq, run_id, kind, json, at) VALUES (?, ?, ?, ?, ?, ?)');
-  for (let i = from; i < from + count; i++) sqlite.transaction(() => insert.run('s', i, 'r', 'text', 'x'.repeat(2000), i))();
+  const insert = sqlite.prepare(
+    'INSERT INTO chat_event_chunks (session_id, first_seq, last_seq, count, bytes, idx, json) VALUES (?, ?, ?, 1, ?, ?, ?)',
+  );
+  const json = 'x'.repeat(2000);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  for (let i = from; i < from + count; i++) {
+    const idx = JSON.stringify({ k: [['text', 1]], r: [['r', 1]], a: [[i, 1]] });
+    sqlite.transaction(() => insert.run('s', i, i, bytes, idx, json))();
+  }
 }
 
 /** WAL frames not yet copied into the main file, as a PASSIVE checkpoint of the main connection sees them. */

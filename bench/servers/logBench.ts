@@ -64,9 +64,10 @@ function buildRows({ events, sessions }: LogTrialParams): Row[] {
   return rows;
 }
 
-function onDisk(path: string, sqlite: ReturnType<typeof openDatabase>['sqlite'], rows: Row[]) {
+/** `retainedSql` counts the events left: the gateway's log holds them as chunks, the bare baseline as rows. */
+function onDisk(path: string, sqlite: ReturnType<typeof openDatabase>['sqlite'], rows: Row[], retainedSql = 'SELECT count(*) FROM chat_events') {
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  const retained = sqlite.prepare('SELECT count(*) FROM chat_events').pluck().get() as number;
+  const retained = sqlite.prepare(retainedSql).pluck().get() as number;
   const frameBytes = rows.reduce((sum, row) => sum + Buffer.byteLength(row.json), 0) / rows.length;
   return { bytesOnDiskPerEvent: statSync(path).size / retained, frameBytes, rows: retained };
 }
@@ -90,7 +91,7 @@ const api: LogBenchApi = {
     log.flush();
     const seconds = (nowUs() - startUs) / 1e6;
     if (log.health().degraded) throw new Error(`log degraded: ${log.health().lastError}`);
-    const disk = onDisk(path, database.sqlite, rows);
+    const disk = onDisk(path, database.sqlite, rows, 'SELECT coalesce(sum(count), 0) FROM chat_event_chunks');
     log.close();
     rmSync(path, { force: true });
     return { eventsPerSecond: rows.length / seconds, ...disk };
@@ -100,6 +101,12 @@ const api: LogBenchApi = {
     const rows = buildRows(params);
     const path = join(dir, `bare-${fileNumber++}.sqlite`);
     const database = openDatabase(path);
+    // The textbook table a team would write (and the gateway's until migration 3): one row per
+    // event, keyed by (session, seq), with the gateway's pragmas.
+    database.sqlite.exec(`CREATE TABLE chat_events (
+      session_id TEXT NOT NULL, seq INTEGER NOT NULL, run_id TEXT NOT NULL, kind TEXT NOT NULL, json TEXT NOT NULL, at INTEGER NOT NULL,
+      PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID`);
     const insert = database.sqlite.prepare(
       'INSERT INTO chat_events (session_id, seq, run_id, kind, json, at) VALUES (?, ?, ?, ?, ?, ?)',
     );

@@ -28,6 +28,7 @@ import {
   type ScriptedRun,
   type ScriptedRuntime,
 } from '../../support/chatHarness.js';
+import { storedEvents } from '../../support/storedEvents.js';
 
 export const SESSIONS = 3;
 export const CLIENTS = 3;
@@ -794,9 +795,7 @@ function checkLog(model: ChaosModel, real: ChaosReal): string[] {
   const violations: string[] = [];
   const database = openDatabase(real.h.dbPath);
   try {
-    const rows = database.sqlite
-      .prepare('SELECT session_id AS sessionId, seq, run_id AS runId, kind, json FROM chat_events ORDER BY session_id, seq')
-      .all() as Array<{ sessionId: string; seq: number; runId: string; kind: string; json: string }>;
+    const rows = storedEvents(database.sqlite);
     const completes = new Map<string, number>();
     for (const session of model.sessions) {
       const mine = rows.filter((row) => row.sessionId === session.id);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { openDatabase } from '../../../persistence/database.js';
 import { startCli, type CliChild } from '../../support/cliProcess.js';
+import { storedEvents } from '../../support/storedEvents.js';
 
 export const DATABASE_FILE = 'agent-gateway.sqlite';
 
@@ -39,9 +40,7 @@ export function readStore(dataDir: string, sessionId: string): StoredState {
   const database = openDatabase(join(dataDir, DATABASE_FILE));
   try {
     const integrity = (database.sqlite.pragma('integrity_check', { simple: true }) as string) ?? '';
-    const events = database.sqlite
-      .prepare('SELECT seq, run_id AS runId, kind, json FROM chat_events WHERE session_id = ? ORDER BY seq')
-      .all(sessionId) as StoredEvent[];
+    const events: StoredEvent[] = storedEvents(database.sqlite, sessionId).map(({ seq, runId, kind, json }) => ({ seq, runId, kind, json }));
     const runs = database.sqlite
       .prepare('SELECT run_id AS runId, status, aborted, exit_code AS exitCode FROM runs WHERE session_id = ?')
       .all(sessionId) as StoredState['runs'];
