@@ -245,13 +245,9 @@ export const chatSessionMachine = setup({
       assertEvent(event, ['run.message', 'run.messages']);
       const messages = event.type === 'run.message' ? [event.message] : event.messages;
       let pending = context.pendingPermissions;
-      let seq = context.seq;
-      for (const message of messages) {
-        pending = trackPermissions(pending, event.runId, message);
-        seq += 1;
-        emitSequenced(enqueue, context, message, event.runId, seq);
-      }
-      enqueue.assign({ seq, pendingPermissions: pending });
+      for (const message of messages) pending = trackPermissions(pending, event.runId, message);
+      emitSequenced(enqueue, context, messages, event.runId);
+      enqueue.assign({ seq: context.seq + messages.length, pendingPermissions: pending });
       announcePermissionChanges(enqueue, context.pendingPermissions, pending);
     }),
     endCurrentRun: enqueueActions(({ context, event, enqueue }) => {
@@ -267,7 +263,7 @@ export const chatSessionMachine = setup({
       if (!run) return;
       const pending = context.pendingPermissions.filter((p) => p.runId !== run.runId);
       enqueue.assign({ seq: context.seq + 1, currentRun: null, pendingPermissions: pending });
-      emitSequenced(enqueue, context, { kind: 'complete', provider: run.provider, exitCode: 1, aborted: false }, run.runId);
+      emitSequenced(enqueue, context, [{ kind: 'complete', provider: run.provider, exitCode: 1, aborted: false }], run.runId);
       announcePermissionChanges(enqueue, context.pendingPermissions, pending);
     }),
     /** A run a crash left open ends with a synthetic `complete`, on the next seq, as any other. */
@@ -283,7 +279,7 @@ export const chatSessionMachine = setup({
       });
       const reason = event.reason ?? 'gateway_restart';
       const message = { kind: 'complete', provider: event.provider, exitCode: 1, aborted: false, reason };
-      emitSequenced(enqueue, context, message, event.runId);
+      emitSequenced(enqueue, context, [message], event.runId);
       announcePermissionChanges(enqueue, context.pendingPermissions, pending);
     }),
     unlock: assign({ lockedBy: null }),
@@ -315,11 +311,12 @@ export const chatSessionMachine = setup({
       let { seq, pendingPermissions: pending } = context;
       let run = context.currentRun;
       let lastEnded = context.lastEndedRemoteRunId;
+      const relayed: SequencedFrame[] = [];
       for (const frame of event.frames) {
         // Already counted here (read twice, or this node's own write).
         if (frame.seq <= seq) continue;
         seq = frame.seq;
-        enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers, durable: true });
+        relayed.push(frame);
         pending = trackPermissions(pending, frame.runId, frame);
         if (frame.kind === 'complete') {
           pending = pending.filter((p) => p.runId !== frame.runId);
@@ -329,6 +326,7 @@ export const chatSessionMachine = setup({
           run = { runId: frame.runId, provider: String(frame.provider ?? ''), startedAt: 0, firstSeq: frame.seq, nodeId: null };
         }
       }
+      if (relayed.length > 0) enqueue.emit({ type: 'frames', frames: relayed, subscribers: context.subscribers, durable: true });
       // Only idle and remote track another node's run: running, locked and stopping are about
       // this node's run (remote frames then are another node's, relayed so nobody misses them).
       if (!params.track) {
@@ -577,23 +575,35 @@ function replyDetail(code: ProtocolErrorCode, sessionId: string, event: ChatSess
  * Emits a message as the frame numbered `seq` (default: the session's next; the caller assigns
  * it), and its run's end if it is the `complete`.
  */
+/**
+ * Sequences `messages` from `context.seq + 1` and emits them as `frames`, one event per stretch
+ * rather than per frame (a runtime's chunk is one emit, not a hundred). A stretch ends at a frame
+ * that needs more than sending, whose further events follow it in order.
+ */
 function emitSequenced(
   enqueue: { emit: (event: ChatSessionEmitted) => void },
   context: ChatSessionContext,
-  message: ChatMessage,
+  messages: readonly ChatMessage[],
   runId: string,
-  seq: number = context.seq + 1,
 ): void {
-  const frame = sequenceMessage(message, context.sessionId, seq, runId);
-  enqueue.emit({ type: 'frame', frame, subscribers: context.subscribers });
-  // Nobody sees it: the host may reach its user some other way.
-  if (context.subscribers.length === 0 && (frame.kind === 'permission_request' || frame.kind === 'complete')) {
-    enqueue.emit({ type: 'attention', kind: frame.kind, runId, frame });
+  const { subscribers } = context;
+  let stretch: SequencedFrame[] = [];
+  let seq = context.seq;
+  for (const message of messages) {
+    const frame = sequenceMessage(message, context.sessionId, ++seq, runId);
+    stretch.push(frame);
+    // Nobody sees it: the host may reach its user some other way.
+    const unseen = subscribers.length === 0 && (frame.kind === 'permission_request' || frame.kind === 'complete');
+    if (!unseen && frame.kind !== 'complete') continue;
+    enqueue.emit({ type: 'frames', frames: stretch, subscribers });
+    stretch = [];
+    if (unseen) enqueue.emit({ type: 'attention', kind: frame.kind === 'complete' ? 'complete' : 'permission_request', runId, frame });
+    // The run machine lets exactly one `complete` per run through: this is the run's end.
+    if (frame.kind === 'complete') {
+      enqueue.emit({ type: 'run.ended', runId, exitCode: frame.exitCode as number, aborted: frame.aborted === true });
+    }
   }
-  // The run machine lets exactly one `complete` per run through: this is the run's end.
-  if (frame.kind === 'complete') {
-    enqueue.emit({ type: 'run.ended', runId, exitCode: frame.exitCode as number, aborted: frame.aborted === true });
-  }
+  if (stretch.length > 0) enqueue.emit({ type: 'frames', frames: stretch, subscribers });
 }
 
 /** What a subscriber is told about a live session (its `chat_subscribed`, or the notice after a gap). */

@@ -126,10 +126,11 @@ export type ChatSessionEvent =
 
 export type ChatSessionEmitted =
   /**
-   * A sequenced event: log it, then send it to `subscribers`. `durable`: [cluster] another node
-   * sequenced and logged it; only send it.
+   * Sequenced events, consecutive seqs in order (one or many: a runtime's chunk is one emit): log
+   * each, then send it to `subscribers`. `durable`: [cluster] another node sequenced and logged
+   * them; only send them.
    */
-  | { type: 'frame'; frame: SequencedFrame; subscribers: readonly string[]; durable?: true }
+  | { type: 'frames'; frames: readonly SequencedFrame[]; subscribers: readonly string[]; durable?: true }
   /** [cluster] A client here asked to abort a run another node executes: tell that node (its run record names it). */
   | { type: 'remote.abort'; runId: string }
   /** [cluster] A client here answered an approval of a run another node executes: tell that node. */

@@ -17,7 +17,7 @@ function startSession(run: typeof chatRunMachine | ReturnType<typeof createMachi
   const emitted: ChatSessionEmitted[] = [];
   actor.on('*', (event) => emitted.push(event));
   actor.start();
-  const frames = () => emitted.filter((e) => e.type === 'frame').map((e) => (e as { frame: Record<string, unknown> }).frame);
+  const frames = () => emitted.flatMap((e) => (e.type === 'frames' ? (e.frames as readonly Record<string, unknown>[]) : []));
   return { actor, clock, emitted, frames };
 }
 
@@ -92,8 +92,8 @@ test('watchers handed to a new actor get the frames of the run that starts there
   assert.is(actor.getSnapshot().value, 'running');
   assert.equal(actor.getSnapshot().context.subscribers, ['w', 'a'], 'the watcher and the sender');
   actor.send({ type: 'run.message', runId: 'r1', message: { kind: 'text', content: 'hi' } });
-  const frame = emitted.find((e) => e.type === 'frame');
-  assert.ok(frame && frame.type === 'frame' && frame.subscribers.includes('w'));
+  const frame = emitted.find((e) => e.type === 'frames');
+  assert.ok(frame && frame.type === 'frames' && frame.subscribers.includes('w'));
 });
 
 test('a session with events keeps its actor for the TTL after the last subscriber leaves', () => {

@@ -112,8 +112,11 @@ export function createSessionEffects(options: SessionEffectsOptions): SessionEff
 
   const handle = (sessionId: string, event: ChatSessionEmitted) => {
     switch (event.type) {
-      case 'frame':
-        return onFrame(sessionId, event.frame, event.subscribers, event.durable === true);
+      case 'frames': {
+        const durable = event.durable === true;
+        for (const frame of event.frames) onFrame(sessionId, frame, event.subscribers, durable);
+        return;
+      }
       case 'reply': {
         const connection = connections.get(event.subscriberId);
         if (connection) connections.send(connection.ws, { ...event.frame, timestamp: iso() });

@@ -183,22 +183,26 @@ export const chatSessionModel: MachineModel = {
       const ends: string[] = [];
       const batch = emitted.splice(0);
       for (const [index, sent] of batch.entries()) {
-        if (sent.type === 'frame') {
-          invariant(sent.frame.seq === lastSeq + 1, `seq ${sent.frame.seq} after ${lastSeq}`);
-          lastSeq = sent.frame.seq;
+        if (sent.type === 'frames') {
+          invariant(sent.frames.length > 0, 'a frames event carries frames');
+          for (const frame of sent.frames) {
+            invariant(frame.seq === lastSeq + 1, `seq ${frame.seq} after ${lastSeq}`);
+            lastSeq = frame.seq;
+            if (sent.durable) invariant(!batch.some((e) => e.type === 'run.ended' && e.runId === frame.runId), 'another node\'s complete ends nothing here');
+            if (frame.kind === 'complete' && !sent.durable) completes.push(frame.runId);
+          }
         }
         if (sent.type === 'subscribed') invariant(sent.lastSeq === lastSeq, 'the ack reports the latest seq');
         if (sent.type === 'reply' && sent.frame.code === 'RUN_IN_PROGRESS') {
           invariant(!before.matches('idle') || event.runLease === 'held', 'RUN_IN_PROGRESS only while a run holds the session, here or elsewhere');
         }
-        if (sent.type === 'frame' && sent.durable) invariant(!batch.some((e) => e.type === 'run.ended' && e.runId === sent.frame.runId), 'another node\'s complete ends nothing here');
         if (sent.type === 'subscribed' && sent.replayAfter !== null) invariant(sent.replayAfter < sent.lastSeq, 'a replay starts before the latest seq');
-        if (sent.type === 'frame' && sent.frame.kind === 'complete' && !sent.durable) completes.push(sent.frame.runId);
         if (sent.type === 'send.repeated') invariant(!batch.some((e) => e.type === 'run.started'), 'a repeated send starts no run');
         if (sent.type === 'attention') {
-          // Right after the frame nobody was sent.
-          const frame = batch[index - 1];
-          invariant(frame?.type === 'frame' && frame.frame.seq === sent.frame.seq && frame.subscribers.length === 0, 'attention only for a frame nobody watched');
+          // Right after the frame nobody was sent: the last of the stretch before it.
+          const previous = batch[index - 1];
+          const frame = previous?.type === 'frames' ? previous.frames[previous.frames.length - 1] : undefined;
+          invariant(frame !== undefined && previous?.type === 'frames' && frame.seq === sent.frame.seq && previous.subscribers.length === 0, 'attention only for a frame nobody watched');
         }
         if (sent.type === 'run.ended') {
           invariant(!endedRuns.has(sent.runId), `one end per run (${sent.runId})`);
