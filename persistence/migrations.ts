@@ -74,7 +74,7 @@ export const MIGRATIONS: readonly string[] = [
     idx TEXT NOT NULL,
     json TEXT NOT NULL,
     PRIMARY KEY (session_id, first_seq)
-  );
+  ) WITHOUT ROWID;
   INSERT INTO chat_event_chunks (session_id, first_seq, last_seq, count, bytes, idx, json)
     SELECT session_id, seq, seq, 1, length(CAST(json AS BLOB)),
       json_object('k', json_array(json_array(kind, 1)), 'r', json_array(json_array(run_id, 1)), 'a', json_array(json_array(at, 1))),
