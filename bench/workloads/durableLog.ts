@@ -1,6 +1,7 @@
 /**
  * Durable log: appends of real frames (~230 B) to the gateway's SQLite event log, against bare
- * better-sqlite3 inserting the same rows into the same schema with the same pragmas. Three
+ * better-sqlite3 inserting the same events as one row each (the textbook table, and the gateway's
+ * own before it stored chunks) with the same pragmas. Three
  * shapes: a burst over 20 sessions (batches of `logBatchMaxEvents`, nothing pruned), one
  * session pruned to its default 5 000 events as it grows, and a token-stream pace of 10 appends
  * per event-loop turn (one transaction per turn).
@@ -53,7 +54,7 @@ export const durableLog: Workload = {
     return {
       id: durableLog.id,
       title: durableLog.title,
-      baseline: 'bare better-sqlite3, same schema and pragmas, one transaction per batch',
+      baseline: 'bare better-sqlite3, a row per event, same pragmas, one transaction per batch',
       params: {
         frameBytes: Math.round(runs.gateway[0].frameBytes),
         batchMaxEvents: DEFAULT_LIMITS.logBatchMaxEvents,
