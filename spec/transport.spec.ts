@@ -92,6 +92,26 @@ test('heartbeat terminates a peer that stops answering pings', async () => {
   await h.cleanup();
 });
 
+test('heartbeat pings are spread over the interval, and every socket is still pinged each interval', async () => {
+  // All sockets pinged in one turn stalled every frame behind the pings (bench: scale).
+  const interval = 320;
+  const h = await startHarness(createScriptedRuntime(), { limits: { heartbeatIntervalMs: interval } });
+  const sockets = await Promise.all(Array.from({ length: 32 }, () => connect(h.url)));
+  try {
+    const pings = sockets.map(() => [] as number[]);
+    sockets.forEach((socket, i) => socket.ws.on('ping', () => pings[i].push(performance.now())));
+    await until(() => pings.every((times) => times.length >= 3), 10_000, 'three pings on every socket');
+    // Within one round, the sockets' pings come over most of the interval, not in one burst.
+    const second = pings.map((times) => times[1]);
+    assert.ok(Math.max(...second) - Math.min(...second) >= interval / 4, `pings of one round span ${Math.max(...second) - Math.min(...second)} ms`);
+    for (const times of pings) assert.ok(times[2] - times[1] < interval * 2, 'each socket pinged about once per interval');
+    assert.ok(sockets.every((socket) => socket.ws.readyState === WebSocket.OPEN), 'answering sockets stay');
+  } finally {
+    await Promise.all(sockets.map((socket) => socket.close()));
+    await h.cleanup();
+  }
+});
+
 test('extra host routes are authenticated and mounted; the handle exposes every socket', async () => {
   const seen: string[] = [];
   const h = await startHarness(createScriptedRuntime(), {
