@@ -16,13 +16,13 @@ import { resolveLimits, type GatewayLimits } from './config.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createConsoleLogger, redactUrl, type Logger } from './logger.js';
 import { createPluginRoute } from './plugin/pluginRoute.js';
-import { createRateLimiter } from './rateLimit.js';
+import { createRateLimiter, type RateLimiter } from './rateLimit.js';
 import type { ConnectionContext, RouteHandler } from './route.js';
 import { createSendBudget } from './sendBudget.js';
 import { createShellRoute } from './shell/shellRoute.js';
 import { resolveShellUser } from './shell/shellUser.js';
 import type { ChatDeps, GatewayDeps, GatewayUser } from './types.js';
-import { authenticateUpgrade, isOriginAllowed, parseRequestTarget, rejectUpgrade, userIdOf, watchTokenExpiry } from './upgrade.js';
+import { authenticateUpgrade, isOriginAllowed, parseRequestTarget, rejectUpgrade, userExpiry, userIdOf, watchTokenExpiry } from './upgrade.js';
 import { wireMachines } from './wiring.js';
 
 /**
@@ -53,6 +53,16 @@ function requestPathname(url: string | undefined, parsed: URL): string {
 
 function destroySocket(this: Duplex): void {
   this.destroy();
+}
+
+/** Each socket's token bucket, for the one rate-limit listener all sockets share (a closure per socket costs memory per open socket). */
+const rateLimiters = new WeakMap<WebSocket, RateLimiter>();
+
+function limitFrame(this: WebSocket): void {
+  const limiter = rateLimiters.get(this);
+  if (!limiter || limiter.take()) return;
+  this.removeAllListeners('message');
+  this.close(CLOSE.RATE_LIMIT.code, CLOSE.RATE_LIMIT.reason);
 }
 
 /** How long close() waits for clients to answer the 1001 close frame before cutting them. */
@@ -181,6 +191,8 @@ export function createWebSocketServer<TProvider extends string = string>(
 
   /** A token's expiry counts down on the gateway's clock (a `SimulatedClock` in tests). */
   const watchExpiry = (ws: WebSocket, user: GatewayUser) => {
+    // A token without an expiry has nothing to watch: no timer, listener or closure per socket.
+    if (userExpiry(user) === null) return;
     const cancel = watchTokenExpiry(user, () => ws.close(CLOSE.TOKEN_EXPIRED.code, CLOSE.TOKEN_EXPIRED.reason), { clock: deps.clock });
     expiryWatches.add(cancel);
     ws.once('close', () => {
@@ -190,17 +202,27 @@ export function createWebSocketServer<TProvider extends string = string>(
   };
 
   const limitRate = (ws: WebSocket) => {
-    const limiter = createRateLimiter(limits.rateLimitPerSecond, limits.rateLimitBurst);
+    rateLimiters.set(ws, createRateLimiter(limits.rateLimitPerSecond, limits.rateLimitBurst));
     // Registered before the route's own listener, so a frame over the limit is never handled.
-    ws.prependListener('message', () => {
-      if (limiter.take()) return;
-      ws.removeAllListeners('message');
-      ws.close(CLOSE.RATE_LIMIT.code, CLOSE.RATE_LIMIT.reason);
-    });
+    ws.prependListener('message', limitFrame);
+  };
+
+  /**
+   * One `error` listener per route path (`/ws`, `/shell`, a host route), shared by its sockets: a
+   * listener per socket would be a closure over that socket's own copy of the path. Other paths
+   * (plugin tunnels, unknown paths) get one of their own, so the cache stays bounded.
+   */
+  const errorListeners = new Map<string, (error: Error) => void>();
+  const errorListenerFor = (pathname: string) => {
+    let listener = errorListeners.get(pathname);
+    if (listener) return listener;
+    listener = (error: Error) => logger.debug('Socket error', { pathname, error: String(error) });
+    if (pathname === '/ws' || pathname === '/shell' || deps.routes?.[pathname]) errorListeners.set(pathname, listener);
+    return listener;
   };
 
   const onConnection = (ws: WebSocket, request: AuthenticatedRequest, user: GatewayUser, pathname: string) => {
-    ws.on('error', (error) => logger.debug('Socket error', { pathname, error: String(error) }));
+    ws.on('error', errorListenerFor(pathname));
     watchExpiry(ws, user);
     const extra = deps.routes?.[pathname];
     if (extra) {
@@ -215,8 +237,9 @@ export function createWebSocketServer<TProvider extends string = string>(
       return;
     }
     const context: ConnectionContext = { request, user, userId: userIdOf(user), pathname };
-    // Counted from its first frame on (plugin tunnels have back-pressure of their own).
-    if (route !== plugin) sendBudget.track(ws);
+    // Counted from its first frame on (plugin tunnels have back-pressure of their own). `/ws`
+    // tracks its sockets itself and forgets them in its own close listener (chatRoute.ts).
+    if (route === shell) sendBudget.track(ws);
     route.handle(ws, context);
     // After the route attached its listener: prependListener still puts the limiter first.
     limitRate(ws);
@@ -247,6 +270,8 @@ export function createWebSocketServer<TProvider extends string = string>(
     if (socket.destroyed || closed) return;
     request.user = auth.user;
     wss.handleUpgrade(request, socket, head, (ws) => {
+      // From here `ws` destroys the socket on an error itself (its own listener, added by then).
+      socket.off('error', destroySocket);
       wss.emit('connection', ws, request);
       onConnection(ws, request, auth.user, pathname);
     });

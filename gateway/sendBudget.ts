@@ -20,8 +20,12 @@ import type { Logger } from './logger.js';
 
 export interface SendBudget {
   readonly limitBytes: number;
-  /** Counts `ws` from now on, until it closes, and makes the budget findable from it. */
-  track(ws: WebSocket): void;
+  /**
+   * Counts `ws` from now on, until it closes, and makes the budget findable from it.
+   * `listenForClose: false`: the caller has a close listener of its own and calls `forget` from
+   * it (one listener less per socket).
+   */
+  track(ws: WebSocket, listenForClose?: boolean): void;
   /**
    * True when `bytes` more for `ws` keep the total within the bound; they are then counted as
    * queued (send them now). False: nothing is counted, do not send.
@@ -87,12 +91,14 @@ export function createSendBudget(limitBytes: number): SendBudget {
 
   const budget: SendBudget = {
     limitBytes,
-    track(ws) {
+    track(ws, listenForClose = true) {
       if (counted.has(ws)) return;
       counted.set(ws, ws.bufferedAmount);
       total += ws.bufferedAmount;
+      if (!listenForClose) return;
       budgets.set(ws, budget);
-      ws.once('close', forgetOnClose);
+      // `on`, not `once`: a socket closes once, and `once` wraps the listener in two objects per socket.
+      ws.on('close', forgetOnClose);
     },
     admit(ws, bytes) {
       budget.track(ws);

@@ -152,11 +152,32 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
       });
   };
 
+  /**
+   * Each open socket's connection, for the two listeners every socket shares: a pair of closures
+   * per socket would cost memory for every open socket.
+   */
+  const connectionOf = new WeakMap<WebSocket, ChatConnection>();
+  const onSocketMessage = function (this: WebSocket, raw: Parameters<typeof decodeChatFrame>[0], isBinary: boolean) {
+    const connection = connectionOf.get(this);
+    if (connection) onMessage(connection, raw, isBinary);
+  };
+  const onSocketClose = function (this: WebSocket) {
+    sendBudget.forget(this);
+    const connection = connectionOf.get(this);
+    if (!connection) return;
+    connections.remove(connection);
+    fanout.release(connection);
+    // A drop, not a leave: every session it joined (subscribed, or sent in) is told.
+    for (const sessionId of [...connection.joined]) commands.leave(connection, sessionId, 'client.dropped');
+  };
+
   return {
     effects: createRuntimeActors({ runtime, prepareRun: options.prepareRun, logger }),
     clients: connections.clients,
 
     handle(ws, context: ConnectionContext) {
+      // Counted by the send budget from its first frame on; forgotten in `onSocketClose`.
+      sendBudget.track(ws, false);
       const connection: ChatConnection = {
         id: connections.nextId(),
         ws,
@@ -164,18 +185,17 @@ export function createChatRoute(options: ChatRouteOptions): ChatRoute {
         sessions: new Map(),
         joined: new Set(),
         drainTimer: null,
+        // Set here, not added later: a field added to the object afterwards costs a property array.
+        drainListener: null,
+        corked: false,
         // The upgrade request's socket is the one `ws` writes to.
         transport: context.request?.socket ?? null,
         queue: Promise.resolve(),
       };
       connections.add(connection);
-      ws.on('message', (raw, isBinary) => onMessage(connection, raw, isBinary));
-      ws.on('close', () => {
-        connections.remove(connection);
-        fanout.release(connection);
-        // A drop, not a leave: every session it joined (subscribed, or sent in) is told.
-        for (const sessionId of [...connection.joined]) commands.leave(connection, sessionId, 'client.dropped');
-      });
+      connectionOf.set(ws, connection);
+      ws.on('message', onSocketMessage);
+      ws.on('close', onSocketClose);
     },
 
     listRunningRuns: () => actors.runningRuns(),
