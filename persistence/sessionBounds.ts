@@ -115,7 +115,8 @@ export class SessionBounds {
         const [first, , count, size] = row as [number, number, number, number];
         keepFrom = first;
         if (!over()) break;
-        // The whole chunk goes when the bounds are still exceeded (or exactly met) without it.
+        // The whole chunk goes when the bounds are still exceeded without it (or its event count
+        // exactly met): then its newest event would go too, event by event.
         const restRows = rows - count;
         const restBytes = bytes - size;
         if (restRows >= 1 && (restRows >= this.maxEvents || restBytes > this.maxBytes)) {
@@ -147,12 +148,12 @@ export class SessionBounds {
     const [lastSeq, index, json] = this.statements.selectChunk.get(sessionId, firstSeq) as [number, string, string];
     const events = decodeChunk(sessionId, firstSeq, lastSeq, index, json);
     const sizes = events.map((event) => Buffer.byteLength(event.json, 'utf8'));
-    let kept = 0;
-    while (kept < events.length && over()) drop(sizes[kept++]);
-    if (kept === 0) return firstSeq;
+    let dropped = 0;
+    while (dropped < events.length && over()) drop(sizes[dropped++]);
+    if (dropped === 0) return firstSeq;
     this.statements.deleteChunk.run(sessionId, firstSeq);
-    if (kept < events.length) {
-      const rest = encodeChunk(events, sizes, kept, events.length);
+    if (dropped < events.length) {
+      const rest = encodeChunk(events, sizes, dropped, events.length);
       this.statements.insertChunk.run(sessionId, rest.firstSeq, rest.lastSeq, rest.count, rest.bytes, rest.index, rest.json);
       return rest.firstSeq;
     }
