@@ -572,10 +572,6 @@ function replyDetail(code: ProtocolErrorCode, sessionId: string, event: ChatSess
 }
 
 /**
- * Emits a message as the frame numbered `seq` (default: the session's next; the caller assigns
- * it), and its run's end if it is the `complete`.
- */
-/**
  * Sequences `messages` from `context.seq + 1` and emits them as `frames`, one event per stretch
  * rather than per frame (a runtime's chunk is one emit, not a hundred). A stretch ends at a frame
  * that needs more than sending, whose further events follow it in order.
