@@ -7,10 +7,11 @@
  * that cannot start or exits leaves the main connection with SQLite's auto-checkpoint back on.
  */
 import { statSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 import type { Database as SqliteDatabase } from 'better-sqlite3';
 
+import { startSiblingWorker } from './siblingWorker.js';
 import type { PersistenceLogger } from './types.js';
 import type { WalCheckpointReport, WalCheckpointWorkerData } from './walCheckpointWorker.js';
 
@@ -43,16 +44,6 @@ export interface WalCheckpointerOptions {
   logger?: PersistenceLogger;
 }
 
-/** How the worker is started: its compiled file next to this one, or its TypeScript source through tsx. */
-function startWorker(data: WalCheckpointWorkerData): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './walCheckpointWorker.ts' : './walCheckpointWorker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: data });
-  // Module hooks (tsx) are per thread and `--import` is not passed on to workers: register them first.
-  const bootstrap = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
-}
-
 export function startWalCheckpointer(options: WalCheckpointerOptions): WalCheckpointer {
   const { sqlite, path, logger } = options;
   let worker: Worker | null = null;
@@ -67,7 +58,8 @@ export function startWalCheckpointer(options: WalCheckpointerOptions): WalCheckp
   };
 
   try {
-    worker = startWorker({ path, intervalMs: WAL_CHECKPOINT_INTERVAL_MS, busyTimeoutMs: options.busyTimeoutMs });
+    const workerData: WalCheckpointWorkerData = { path, intervalMs: WAL_CHECKPOINT_INTERVAL_MS, busyTimeoutMs: options.busyTimeoutMs };
+    worker = startSiblingWorker(import.meta.url, 'walCheckpointWorker', { workerData });
   } catch (error) {
     logger?.warn('Could not start the WAL checkpoint thread: SQLite checkpoints on the event loop', { error: String(error) });
     return { afterCommit: () => undefined, stop: () => Promise.resolve() };

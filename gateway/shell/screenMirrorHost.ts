@@ -9,8 +9,9 @@
  * from an empty screen (their pending callbacks all run, so no output is held back), and the
  * error is logged.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
+import { startSiblingWorker } from '../../persistence/siblingWorker.js';
 import type { Logger } from '../logger.js';
 import { createScreenMirror, restoreFrame, type ScreenMirror, type ScreenMirrorOptions } from './screenMirror.js';
 
@@ -212,14 +213,9 @@ class WorkerMirror implements AsyncScreenMirror {
  */
 const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 32 };
 
-/** How the worker is started: its compiled file next to this one, or its TypeScript source through tsx. */
+/** Starts the screen mirror's thread: its compiled file next to this one, or its TypeScript source through tsx. */
 export function startScreenMirrorWorker(): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './screenMirrorWorker.ts' : './screenMirrorWorker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { resourceLimits: WORKER_RESOURCE_LIMITS });
-  // Module hooks (tsx) are per thread and `--import` is not passed on to workers: register them first.
-  const bootstrap = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, resourceLimits: WORKER_RESOURCE_LIMITS });
+  return startSiblingWorker(import.meta.url, 'screenMirrorWorker', { resourceLimits: WORKER_RESOURCE_LIMITS });
 }
 
 export function createScreenMirrorHost(options: ScreenMirrorHostOptions): ScreenMirrorHost {
