@@ -26,9 +26,8 @@ import type {
 // The store's public surface lives apart (sessionStoreApi.ts); importers of this module get it too.
 export * from './sessionStoreApi.js';
 import {
-  DEFAULT_SESSION_PAGE,
-  MAX_SESSION_PAGE,
   SessionLimitError,
+  sessionPageLimit,
   type CreateSessionInput,
   type CreateSessionOptions,
   type SqliteSessionStore,
@@ -48,12 +47,6 @@ function toRecord(row: SessionRow): SessionRecord {
 
 function toListed(row: SessionRow): ListedSession {
   return { ...toRecord(row), createdAt: row.createdAt, updatedAt: row.updatedAt };
-}
-
-function pageLimit(limit: number | undefined): number {
-  if (limit === undefined) return DEFAULT_SESSION_PAGE;
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`A session page limit must be a positive integer, got ${String(limit)}`);
-  return Math.min(limit, MAX_SESSION_PAGE);
 }
 
 function listingStatements(database: GatewayDatabase) {
@@ -147,7 +140,7 @@ export function createSqliteSessionStore(
     },
 
     listSessions(request = {}) {
-      const limit = pageLimit(request.limit);
+      const limit = sessionPageLimit(request.limit);
       const before = request.before ?? null;
       // One more than the page says whether another page follows.
       const rows =

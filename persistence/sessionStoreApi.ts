@@ -12,6 +12,13 @@ export const DEFAULT_SESSION_PAGE = 50;
 /** The most sessions one page holds, whatever the limit asked: a page is one bounded response. */
 export const MAX_SESSION_PAGE = 200;
 
+/** The page size a `listSessions` limit asks for, the same in every store: a RangeError for one that is not a positive integer. */
+export function sessionPageLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_SESSION_PAGE;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`A session page limit must be a positive integer, got ${String(limit)}`);
+  return Math.min(limit, MAX_SESSION_PAGE);
+}
+
 /** Thrown by `createSession` when `maxSessions` sessions are stored already; nothing was written. */
 export class SessionLimitError extends Error {
   readonly code = 'MAX_STORED_SESSIONS';

@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 
 import type { ClusterSessionStore } from '../cluster/types.js';
 import { decodeSessionCursor, encodeSessionCursor, SessionCursorError, type SessionCursor } from '../sessionCursor.js';
-import { DEFAULT_SESSION_PAGE, MAX_SESSION_PAGE, SessionLimitError, type CreateSessionInput } from '../sessionStoreApi.js';
+import { SessionLimitError, sessionPageLimit, type CreateSessionInput } from '../sessionStoreApi.js';
 import type { ListedSession, SessionDescription, SessionPage, SessionPageRequest, SessionRecord } from '../types.js';
 import type { RedisKeys } from './keys.js';
 import type { ConnectionStatus } from './redisConnections.js';
@@ -46,12 +46,6 @@ export function decodeRedisSessionCursor(text: unknown): SessionCursor {
   }
   // The SQLite store's cursor behind the prefix, in its canonical spelling only.
   return decodeSessionCursor(text.slice(CURSOR_PREFIX.length));
-}
-
-function pageLimit(limit: number | undefined): number {
-  if (limit === undefined) return DEFAULT_SESSION_PAGE;
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`A session page limit must be a positive integer, got ${String(limit)}`);
-  return Math.min(limit, MAX_SESSION_PAGE);
 }
 
 function toRecord(sessionId: string, fields: Record<string, string>): SessionRecord | null {
@@ -142,7 +136,7 @@ export class RedisSessionStore implements ClusterSessionStore {
   }
 
   async listSessions(request: SessionPageRequest = {}): Promise<SessionPage> {
-    const limit = pageLimit(request.limit);
+    const limit = sessionPageLimit(request.limit);
     const before = request.before ?? null;
     const cursor = before === null ? null : decodeRedisSessionCursor(before);
     const { command, keys } = this.parts;
