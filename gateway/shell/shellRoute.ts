@@ -10,6 +10,7 @@ import { errorLine } from '../../machines/shellSession.machine.js';
 import type { ActorHost } from '../actorHost.js';
 import type { GatewayLimits } from '../config.js';
 import type { Logger } from '../logger.js';
+import { withinDeadline } from '../deadline.js';
 import type { ConnectionContext, RouteHandler } from '../route.js';
 import { createSendBudget, type SendBudget } from '../sendBudget.js';
 import type { ShellDeps } from '../types.js';
@@ -116,14 +117,8 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
   const otherHolder = async (key: string): Promise<string | null> => {
     const cluster = options.cluster;
     if (!cluster) return null;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const holder = await Promise.race([
-        cluster.shells.holder(key),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${SHELL_HOLDER_LOOKUP_TIMEOUT_MS} ms`)), SHELL_HOLDER_LOOKUP_TIMEOUT_MS);
-        }),
-      ]);
+      const holder = await withinDeadline(cluster.shells.holder(key), SHELL_HOLDER_LOOKUP_TIMEOUT_MS);
       // Our own id with no PTY here: a claim this node left behind (it restarted); start afresh.
       return holder !== null && holder !== cluster.nodeId ? holder : null;
     } catch (error) {
@@ -131,8 +126,6 @@ export function createShellRoute(options: ShellRouteOptions): ShellRoute {
         error: error instanceof Error ? error.message : String(error),
       });
       return null;
-    } finally {
-      clearTimeout(timer);
     }
   };
   const environment = (): Record<string, string> => {

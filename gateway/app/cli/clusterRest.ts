@@ -5,6 +5,7 @@
  * `/api/actors` and `/shell` stay this node's (the gateway names the node there).
  */
 import type { ClusterBackend, RedisClusterOptions } from '../../../persistence/cluster/types.js';
+import { withinDeadline } from '../../deadline.js';
 import type { GatewayHandle } from '../../createWebSocketServer.js';
 import { redactRedisUrl } from './options.js';
 import type { RunningRunSummary } from './rest.js';
@@ -33,20 +34,12 @@ export async function openClusterBackend(
 ): Promise<ClusterBackend> {
   const shown = redactRedisUrl(options.url);
   const opening = Promise.resolve().then(() => open(options));
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([
-      opening,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    return await withinDeadline(opening, timeoutMs);
   } catch (error) {
     // A backend that opens after we gave up must not keep the process alive.
     opening.then((late) => late.close()).catch(() => undefined);
     throw new Error(`cannot open the Redis backend at ${shown} (--redis): ${withoutPassword(messageOf(error), options.url)}`);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
