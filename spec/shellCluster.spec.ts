@@ -67,6 +67,20 @@ function newKey(harness: Harness, before: Set<string>): string {
   return added[0];
 }
 
+/** Starts a PTY for `tag`, lets it go (the detach timeout) and waits until it is gone and dropped; its key. */
+async function startedAndDropped(harness: Harness, dir: string, tag: string): Promise<string> {
+  const before = keys(harness);
+  const client = await harness.connect();
+  client.init(plain(dir, tag));
+  await client.waitForOutput('$ ');
+  const key = newKey(harness, before);
+  await client.close();
+  harness.clock.increment(DETACH_TIMEOUT);
+  await eventually(() => !harness.route.listActors().some((summary) => summary.key === key), 'the PTY gone');
+  await eventually(() => !registry.holders.has(key), 'its drop');
+  return key;
+}
+
 test('a PTY started here is claimed under its key and dropped when it is gone', async ({ harness, dir }) => {
   const before = keys(harness);
   const client = await harness.connect();
@@ -108,15 +122,7 @@ test('a restart drops the old PTY and claims the fresh one, in that order', asyn
 
 test('an init for a key another node holds gets SHELL_ON_OTHER_NODE naming it, and starts nothing', async ({ harness, dir }) => {
   // Learn the key this init maps to from a PTY started here, then hand it to "node-b".
-  const seen = keys(harness);
-  const probe = await harness.connect();
-  probe.init(plain(dir, 'elsewhere'));
-  await probe.waitForOutput('$ ');
-  const key = newKey(harness, seen);
-  await probe.close();
-  harness.clock.increment(DETACH_TIMEOUT);
-  await eventually(() => !harness.route.listActors().some((summary) => summary.key === key), 'the probe PTY gone');
-  await eventually(() => !registry.holders.has(key), 'its drop');
+  const key = await startedAndDropped(harness, dir, 'elsewhere');
   registry.holders.set(key, 'node-b');
   const before = harness.route.listActors().length;
 
@@ -135,14 +141,7 @@ test('an init for a key another node holds gets SHELL_ON_OTHER_NODE naming it, a
 });
 
 test("a claim in this node's own name with no PTY here (left from before a restart) starts afresh", async ({ harness, dir }) => {
-  const before = keys(harness);
-  const client = await harness.connect();
-  client.init(plain(dir, 'own'));
-  await client.waitForOutput('$ ');
-  const key = newKey(harness, before);
-  await client.close();
-  harness.clock.increment(DETACH_TIMEOUT);
-  await eventually(() => !registry.holders.has(key), 'the drop');
+  const key = await startedAndDropped(harness, dir, 'own');
   registry.holders.set(key, NODE);
   const again = await harness.connect();
   again.init(plain(dir, 'own'));
