@@ -9,7 +9,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,7 +17,7 @@ import * as assert from 'uvu/assert';
 
 import { connect, until, type Frame, type TestClient } from './support/chatHarness.js';
 import { startCli, type CliChild } from './support/cliProcess.js';
-import { startRedis, type RedisServer } from './support/redisServer.js';
+import { freePort, startRedis, type RedisServer } from './support/redisServer.js';
 import { ShellTestClient } from './support/shellClient.js';
 
 const NGINX = '/usr/sbin/nginx';
@@ -58,18 +57,6 @@ process.on('exit', () => {
   for (const node of nodes) node.child.kill('SIGKILL');
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The template with its placeholders filled; every placeholder must be known. */
 function renderConfig(template: string, values: Record<string, string>): string {
