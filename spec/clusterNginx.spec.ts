@@ -17,6 +17,7 @@ import * as assert from 'uvu/assert';
 
 import { connect, until, type Frame, type TestClient } from './support/chatHarness.js';
 import { startCli, type CliChild } from './support/cliProcess.js';
+import { killOnExit, removeOnExit } from './support/exitCleanup.js';
 import { freePort, startRedis, type RedisServer } from './support/redisServer.js';
 import { ShellTestClient } from './support/shellClient.js';
 
@@ -42,6 +43,7 @@ const dirs: string[] = [];
 const tempDir = (prefix: string) => {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   dirs.push(dir);
+  removeOnExit(dir);
   return dir;
 };
 const workspace = tempDir('ag-nginx-ws-');
@@ -51,12 +53,6 @@ const nodes: CliChild[] = [];
 let nginx: Nginx | null = null;
 const clients: TestClient[] = [];
 const shells: ShellTestClient[] = [];
-
-process.on('exit', () => {
-  nginx?.child.kill('SIGKILL');
-  for (const node of nodes) node.child.kill('SIGKILL');
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 /** The template with its placeholders filled; every placeholder must be known. */
 function renderConfig(template: string, values: Record<string, string>): string {
@@ -83,6 +79,7 @@ async function startNginx(upstreams: string[]): Promise<Nginx> {
     const child = spawn(NGINX, ['-p', `${dir}/`, '-c', configPath, '-g', `daemon off; pid ${join(dir, 'nginx.pid')}; error_log stderr;`], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    killOnExit(child);
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -151,6 +148,7 @@ test.before(async () => {
         { GATEWAY_TOKEN: TOKEN },
       );
       nodes.push(cli);
+      killOnExit(cli.child);
       return cli;
     }),
   );

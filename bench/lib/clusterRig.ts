@@ -4,7 +4,7 @@
  * (spec/support/cliProcess.ts), sharing one GATEWAY_TOKEN, each offering the `bench` agent
  * (bench/servers/streamAgent.mjs) through an agents file. Everything lives in one temp directory.
  * `stop()` ends the nodes (SIGTERM, then SIGKILL), Redis and the directory; an exit hook SIGKILLs
- * whatever is left if the bench process ends some other way (redisServer.ts has its own).
+ * whatever is left if the bench process ends some other way (spec/support/exitCleanup.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
 import { startCli, type CliChild } from '../../spec/support/cliProcess.js';
+import { killOnExit, removeOnExit } from '../../spec/support/exitCleanup.js';
 import { startRedis, type RedisServer } from '../../spec/support/redisServer.js';
 
 export const BENCH_AGENT = 'bench';
@@ -46,31 +47,16 @@ export interface ClusterRig {
   stop(): Promise<void>;
 }
 
-const live = new Set<CliChild>();
-const dirs = new Set<string>();
-let exitHook = false;
-
-function installExitHook(): void {
-  if (exitHook) return;
-  exitHook = true;
-  process.on('exit', () => {
-    for (const cli of live) cli.child.kill('SIGKILL');
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
-}
-
 async function stopNode(cli: CliChild): Promise<void> {
   if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGTERM');
   const timer = setTimeout(() => cli.child.kill('SIGKILL'), NODE_STOP_TIMEOUT_MS);
   await cli.exited;
   clearTimeout(timer);
-  live.delete(cli);
 }
 
 export async function startClusterRig(nodeNames: string[], options: { log(line: string): void }): Promise<ClusterRig> {
-  installExitHook();
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'ag-bench-cluster-')));
-  dirs.add(root);
+  const forgetRoot = removeOnExit(root);
   const workspace = join(root, 'workspace');
   mkdirSync(workspace);
   const agentsFile = join(root, 'agents.json');
@@ -87,7 +73,7 @@ export async function startClusterRig(nodeNames: string[], options: { log(line: 
     client?.disconnect();
     await redis?.stop();
     rmSync(root, { recursive: true, force: true });
-    dirs.delete(root);
+    forgetRoot();
   };
   try {
     redis = await startRedis({ appendonly: true, appendfsync: 'everysec' });
@@ -109,7 +95,7 @@ export async function startClusterRig(nodeNames: string[], options: { log(line: 
           { GATEWAY_TOKEN: token },
           { startTimeoutMs: 60_000 },
         );
-        live.add(cli);
+        killOnExit(cli.child);
         nodes.push({ name, cli, http: cli.url, ws: `${cli.url.replace(/^http/, 'ws')}/ws?token=${encodeURIComponent(token)}` });
       }),
     );

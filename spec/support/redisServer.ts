@@ -12,6 +12,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
+import { killOnExit, removeOnExit } from './exitCleanup.js';
+
 const REDIS_SERVER = '/usr/bin/redis-server';
 /** How long a server may take to answer PING after it was spawned. */
 const START_TIMEOUT_MS = 10_000;
@@ -42,25 +44,6 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Stops the server (if running) and starts it again on the same port and directory. */
   restart(): Promise<void>;
-}
-
-const running = new Set<ChildProcess>();
-const tempDirs = new Set<string>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const child of running) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
-  });
 }
 
 /** A loopback port nobody listens on right now (for a server that cannot take port 0). */
@@ -116,7 +99,7 @@ function spawnServer(port: number, dir: string, options: RedisServerOptions): Sp
     '--logfile', '',
   ];
   const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
+  killOnExit(child);
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
@@ -124,10 +107,7 @@ function spawnServer(port: number, dir: string, options: RedisServerOptions): Sp
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      running.delete(child);
-      resolve();
-    });
+    child.once('exit', () => resolve());
   });
   return { child, exited, output: () => output };
 }
@@ -155,9 +135,8 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   if (!fs.existsSync(REDIS_SERVER)) {
     throw new Error(`${REDIS_SERVER} is missing: these specs need a real Redis (apt-get install -y redis-server)`);
   }
-  installExitHook();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ag-redis-'));
-  tempDirs.add(dir);
+  removeOnExit(dir);
   let port = 0;
   let current: Spawned | null = null;
   for (let attempt = 1; current === null; attempt++) {
