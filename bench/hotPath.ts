@@ -6,6 +6,8 @@
  * only). Prints CPU µs per event (process.cpuUsage; with sockets it includes the clients'
  * reading, so compare like with like). Run it under `node --cpu-prof` to see where the time
  * goes without the other processes of `npm run bench`. A development probe, not a workload.
+ * It runs with the V8 setting the standalone gateway applies (gateway/v8Tuning.ts);
+ * `HOT_PATH_V8_DEFAULTS=1` leaves V8 as it comes, to see what the setting is worth.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -18,10 +20,13 @@ import { WebSocket } from 'ws';
 import { createWebSocketServer } from '../gateway/createWebSocketServer.js';
 import { silentLogger } from '../gateway/logger.js';
 import type { ProviderRuntime, RuntimeWriter } from '../gateway/types.js';
+import { tuneV8ForGateway } from '../gateway/v8Tuning.js';
 import { openDatabase } from '../persistence/database.js';
 import { createSqliteSessionStore } from '../persistence/sessionStore.js';
 import { nextTurn, nowUs, waitUntil } from './lib/clock.js';
 import { deltaMessage, frameSeq } from './lib/frames.js';
+
+if (process.env.HOT_PATH_V8_DEFAULTS !== '1') tuneV8ForGateway();
 
 const [events = 100_000, subscribers = 0, perTurn = 100] = process.argv.slice(2).map(Number);
 const TOKEN = 'hot-path';

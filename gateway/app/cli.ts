@@ -3,6 +3,8 @@
  * The `agent-gateway` command (`npm start`; built to dist/cli.js). What it does is in cli/main.ts;
  * the server itself is standalone.ts. `agent-gateway record …` is recording/recordCommand.ts.
  */
+// First: the V8 setting applies to everything loaded and allocated after it (v8Tuning.ts).
+import './tunedV8.js';
 import { runCli } from './cli/main.js';
 import { runRecordCommand } from './recording/recordCommand.js';
 import { startStandalone } from './standalone.js';
