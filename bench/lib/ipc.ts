@@ -6,8 +6,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-import { GATEWAY_V8_FLAGS } from '../../gateway/v8Tuning.js';
-
 /** What a child offers: each method takes one JSON-serializable argument and returns JSON. */
 export type Api = Record<string, (params: never) => unknown>;
 
@@ -47,9 +45,7 @@ export interface SpawnOptions {
 export function spawnChild<A extends Api>(moduleUrl: URL, options: SpawnOptions = {}): Remote<A> {
   const label = options.label ?? fileURLToPath(moduleUrl);
   const child: ChildProcess = fork(fileURLToPath(moduleUrl), [], {
-    // Every process of a benchmark, each side's server and the load generator alike, runs with the
-    // V8 flags the standalone gateway sets for itself: no side has a setting the others lack.
-    execArgv: ['--import', 'tsx', ...GATEWAY_V8_FLAGS, ...(options.nodeFlags ?? [])],
+    execArgv: ['--import', 'tsx', ...(options.nodeFlags ?? [])],
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
