@@ -9,8 +9,11 @@
  * objects it was built with until the next full collection. Every scavenge then copies those too
  * and promotes them: ~1 MiB per scavenge instead of ~25 KiB, 4–5 ms pauses instead of ~1 ms, and
  * about twice the CPU per event in the session path (`bench/hotPath.ts`, 0 subscribers, log off,
- * `--trace-gc-nvp`). Without it, what stays long-lived (the replay tail) is simply promoted when
- * it survives, as any object is. BENCHMARKS.md ("latency") has the measurement.
+ * `--trace-gc-nvp`). It feeds itself (the young objects a tenured site's dead objects keep alive
+ * survive, so their sites are tenured too), and whether a process falls into it depends on when
+ * scavenges happen to land: without the setting the same gateway ran at one cost or about twice it
+ * from one start to the next. With it, what stays long-lived (the replay tail) is simply promoted
+ * when it survives, as any object is. BENCHMARKS.md ("latency") has the measurement.
  *
  * The standalone gateway applies it first thing (`gateway/app/cli.ts`); an embedding host may
  * call `tuneV8ForGateway()` at start, or run node with the same flags. It changes a heuristic of
