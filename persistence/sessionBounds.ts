@@ -80,8 +80,13 @@ export class SessionBounds {
 
   /** Inside the batch transaction: stores one chunk of the session's batch and counts it. */
   insertChunk(state: SessionState, chunk: EncodedChunk): void {
-    this.statements.insertChunk.run(state.sessionId, chunk.firstSeq, chunk.lastSeq, chunk.count, chunk.bytes, chunk.index, chunk.json);
+    this.storeChunk(state.sessionId, chunk);
     state.addToBatch(chunk.firstSeq, chunk.lastSeq, chunk.count, chunk.bytes);
+  }
+
+  /** The one row write of a chunk: a batch's (counted by the caller) or a trimmed chunk's rest. */
+  private storeChunk(sessionId: string, chunk: EncodedChunk): void {
+    this.statements.insertChunk.run(sessionId, chunk.firstSeq, chunk.lastSeq, chunk.count, chunk.bytes, chunk.index, chunk.json);
   }
 
   /** Reads the session's stored counters and seq mark. Throws while the database is unreadable. */
@@ -154,7 +159,7 @@ export class SessionBounds {
     this.statements.deleteChunk.run(sessionId, firstSeq);
     if (dropped < events.length) {
       const rest = encodeChunk(events, sizes, dropped, events.length);
-      this.statements.insertChunk.run(sessionId, rest.firstSeq, rest.lastSeq, rest.count, rest.bytes, rest.index, rest.json);
+      this.storeChunk(sessionId, rest);
       return rest.firstSeq;
     }
     return this.statements.selectOldest.get(sessionId) ?? 0;
