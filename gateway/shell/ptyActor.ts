@@ -7,7 +7,7 @@
  */
 import { fromCallback } from 'xstate';
 
-import type { PtyCommand, PtyReport, ShellLaunch } from '../../machines/shellSession.machine.js';
+import type { AuthUrlNotice, PtyCommand, PtyReport, ShellLaunch } from '../../machines/shellSession.machine.js';
 import type { Logger } from '../logger.js';
 import { createAuthUrlDetector, rewriteOpenUrl } from './authUrlDetector.js';
 import { createPtyInput, type PtyInput } from './ptyInput.js';
@@ -45,7 +45,29 @@ export interface PtyActorDeps {
 export function createPtyActor(deps: PtyActorDeps) {
   return fromCallback<PtyCommand, ShellLaunch>(({ input, sendBack, receive }) => {
     let stopped = false;
+    /**
+     * Output the mirror has parsed and that is not reported yet. The mirror answers for a whole
+     * batch at once; its chunks go to the session as one `pty.output` (one transition and one frame
+     * per viewer instead of one per PTY read: bench pty, long lines). Any other report first sends
+     * what is held, so the session sees every report in the order the mirror answered.
+     */
+    let heldOutput: string[] = [];
+    let heldAuthUrls: AuthUrlNotice[] = [];
+    const sendHeldOutput = () => {
+      if (heldOutput.length === 0) return;
+      const data = heldOutput.length === 1 ? heldOutput[0] : heldOutput.join('');
+      const authUrls = heldAuthUrls;
+      heldOutput = [];
+      heldAuthUrls = [];
+      if (!stopped) sendBack({ type: 'pty.output', data, authUrls });
+    };
+    const holdOutput = (data: string, authUrls: AuthUrlNotice[]) => {
+      if (heldOutput.length === 0) queueMicrotask(sendHeldOutput);
+      heldOutput.push(data);
+      if (authUrls.length > 0) heldAuthUrls = heldAuthUrls.concat(authUrls);
+    };
     const report = (event: PtyReport) => {
+      sendHeldOutput();
       if (!stopped) sendBack(event);
     };
     let exited = false;
@@ -104,7 +126,7 @@ export function createPtyActor(deps: PtyActorDeps) {
       backlog += chunk.length;
       mirror.write(shown, () => {
         backlog -= chunk.length;
-        report({ type: 'pty.output', data: shown, authUrls: detector.feed(chunk) });
+        holdOutput(shown, detector.feed(chunk));
         if (mirrorCongested && backlog <= deps.lowWaterMark) {
           mirrorCongested = false;
           report({ type: 'screen.drained' });
