@@ -17,7 +17,7 @@
  */
 import type { GatewayDatabase } from './database.js';
 import type { DeferredWrites } from './deferredWrites.js';
-import { CHUNK_MAX_BYTES, encodeChunk } from './eventChunk.js';
+import { CHUNK_MAX_BYTES, CHUNK_MAX_EVENTS, encodeChunk } from './eventChunk.js';
 import type { SessionBounds } from './sessionBounds.js';
 import type { SessionState } from './sessionState.js';
 import type { LoggedEvent, PersistenceLogger } from './types.js';
@@ -190,7 +190,7 @@ export class BatchWriter {
     }
   }
 
-  /** The session's batch as chunks: a new one at a hole in its seqs or past `CHUNK_MAX_BYTES`. */
+  /** The session's batch as chunks: a new one at a hole in its seqs, at `CHUNK_MAX_EVENTS`, or past `CHUNK_MAX_BYTES`. */
   private insertChunks(state: SessionState): void {
     const events = state.batchEvents;
     const sizes = this.sizes;
@@ -200,7 +200,7 @@ export class BatchWriter {
     for (let i = 0; i < events.length; i++) {
       const size = Buffer.byteLength(events[i].json, 'utf8');
       sizes[i] = size;
-      if (i > start && (events[i].seq !== events[i - 1].seq + 1 || bytes >= CHUNK_MAX_BYTES)) {
+      if (i > start && (events[i].seq !== events[i - 1].seq + 1 || bytes >= CHUNK_MAX_BYTES || i - start >= CHUNK_MAX_EVENTS)) {
         this.parts.bounds.insertChunk(state, encodeChunk(events, sizes, start, i));
         start = i;
         bytes = 0;

@@ -1,8 +1,8 @@
 /**
  * The chunked row format of the chat log (`persistence/eventChunk.ts`): frames come back byte for
  * byte (astral characters, empty and newline-bearing texts included), unreadable rows are refused,
- * pruning stays exact when the bound falls inside a chunk, reads start inside a chunk, and a
- * version-2 database's events survive migration 3.
+ * pruning stays exact when the bound falls inside a chunk, reads start inside a chunk, a large
+ * write is cut into bounded chunks, and a version-2 database's events survive migration 3.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { openDatabase } from '../persistence/database.js';
-import { CorruptChunkError, decodeChunk, encodeChunk } from '../persistence/eventChunk.js';
+import { CHUNK_MAX_EVENTS, CorruptChunkError, decodeChunk, encodeChunk } from '../persistence/eventChunk.js';
 import { createSqliteEventLog, type SqliteEventLog, type SqliteEventLogOptions } from '../persistence/eventLog.js';
 import { MIGRATIONS } from '../persistence/migrations.js';
 import type { LoggedEvent } from '../persistence/types.js';
@@ -99,6 +99,15 @@ test('pruning by bytes is exact across chunks, and never drops the newest event'
   assert.is(log.oldestSeq('s'), 25);
   assert.equal(chunks(), [[25, 25, 1]]);
   assert.equal(log.read('s', 0, 10).map((e) => e.seq), [25]);
+});
+
+test('a large write is cut into chunks of CHUNK_MAX_EVENTS, so a short read decodes little', () => {
+  const { log, turn, chunks } = open(path.join(dir, 'cap.sqlite'), { tailEvents: 0 });
+  for (let seq = 1; seq <= 2 * CHUNK_MAX_EVENTS + 44; seq++) log.append(event('s', seq));
+  turn();
+  const max = CHUNK_MAX_EVENTS;
+  assert.equal(chunks(), [[1, max, max], [max + 1, 2 * max, max], [2 * max + 1, 2 * max + 44, 44]]);
+  assert.equal(log.read('s', max - 2, 5).map((e) => e.seq), [max - 1, max, max + 1, max + 2, max + 3]);
 });
 
 test('a version-2 database keeps every event through migration 3, and its sessions go on', () => {
