@@ -79,6 +79,30 @@ test('attaching during a stream: nothing lost or doubled at the seam between res
   await b.close();
 });
 
+test('after a flood of short lines, a new viewer’s restore holds exactly the newest lines a live viewer has', async ({ harness, dir }) => {
+  // `seq` floods the mirror faster than xterm parses line feeds, so it gets its backlog in
+  // batches and skips what scrolls out within one (gateway/shell/scrolledOutText.ts); viewer a's
+  // own terminal parses every character. What b is restored to must be what a shows.
+  const command = "seq 1 300000; printf 'END-%s\\n' OF-FLOOD; read -r x";
+  const a = await harness.connect();
+  a.init({ projectPath: dir, isPlainShell: true, initialCommand: command });
+  await a.waitForOutput('END-OF-FLOOD', 60_000);
+  const b = await harness.connect();
+  b.init({ projectPath: dir, isPlainShell: true, initialCommand: command });
+  await b.waitFor(() => outputFrames(b) >= 2 || null, 'the restore frame');
+  const live = await a.screen();
+  const restored = await b.screen();
+  // The mirror keeps 1 000 lines of scrollback (the default) above the 24-row screen.
+  const kept = 1000 + 24;
+  assert.ok(live.lines.length > kept, 'a holds more than the mirror keeps');
+  assert.equal(restored.lines.slice(-kept), live.lines.slice(-kept));
+  assert.equal(restored.cursor, live.cursor);
+  assert.ok(restored.lines.includes('300000'), 'the last number');
+  assert.ok(restored.lines.includes(String(300000 - 990)), 'a line from the top of the scrollback');
+  await a.close();
+  await b.close();
+});
+
 test('resize keeps the mirror in step, so a restore at the new size matches', async ({ harness, dir }) => {
   const a = await harness.connect();
   a.init({ projectPath: dir, isPlainShell: true, initialCommand: `${BARE_BASH} # resize` });
