@@ -208,10 +208,13 @@ class WorkerMirror implements AsyncScreenMirror {
 
 /**
  * The worker's young generation, sized so most chunk strings die there instead of being promoted
- * while they wait to be parsed (bench: pty RSS growth; three full runs each with 8 MB, 32 MB and
- * V8's default: the peak growth was lowest at 32).
+ * while they wait to be parsed, and no larger: it is RSS the stream brings back after an idle
+ * spell (bench: pty RSS growth). 32 MB was best while the mirror parsed every character; since it
+ * skips what scrolls out within a batch (scrolledOutText.ts) strings wait less, and in
+ * `BENCH_PEERS=none npm run bench -- pty` runs the peak growth was 44.5 / 63.6 / 46.5 / 46.7 MiB
+ * at 16 MB, 51.4 / 72.1 (and 90.0 in a full run) at 32, 69.6 / 45.0 at 8.
  */
-const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 32 };
+const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16 };
 
 /** Starts the screen mirror's thread: its compiled file next to this one, or its TypeScript source through tsx. */
 export function startScreenMirrorWorker(): Worker {
