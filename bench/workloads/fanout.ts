@@ -19,12 +19,13 @@ const CPU_TARGET_RATIO = 2;
 
 /**
  * Events per run, and frames per run at least: with one subscriber 20 000 frames took ~0.15 s,
- * short enough for one scheduler hiccup to move a repetition by a third on a shared machine, so
- * small cases stream more events (1 subscriber: 200 000, ~1.5 s).
+ * and at 10 subscribers 200 000 took ~0.4 s, short enough for one scheduler hiccup to move a
+ * repetition by a third on a shared machine, so small cases stream more events (1 subscriber:
+ * 500 000, ~4 s; 10: 50 000, ~1 s).
  */
 const SIZES = {
-  full: { events: 20_000, minFrames: 200_000, subscribers: [1, 10, 100] },
-  quick: { events: 5_000, minFrames: 50_000, subscribers: [1, 10, 100] },
+  full: { events: 20_000, minFrames: 500_000, subscribers: [1, 10, 100] },
+  quick: { events: 5_000, minFrames: 100_000, subscribers: [1, 10, 100] },
   tiny: { events: 300, minFrames: 300, subscribers: [1, 3] },
 } as const;
 
