@@ -1,5 +1,5 @@
 /**
- * Fan-out: one run streams stream_delta events as fast as the producer can hand them
+ * Fan-out: one run streams `events` stream_delta events as fast as the producer can hand them
  * over (`BATCH` per event-loop turn), to 1, 10 and 100 subscribers. Figure: frames delivered per
  * second, all subscribers together, from the producer's first send to the last frame received;
  * and the server process's CPU time per event over the same span (steadier than wall time on a
@@ -17,16 +17,10 @@ const TARGET_RATIOS: Record<number, number> = { 1: 0.6, 10: 0.8, 100: 0.8 };
 /** Server CPU per event at 1 subscriber, at most this multiple of the corked bare relay's. */
 const CPU_TARGET_RATIO = 2;
 
-/**
- * Events per run, and frames per run at least: with one subscriber 20 000 frames took ~0.15 s,
- * and at 10 subscribers 200 000 took ~0.4 s, short enough for one scheduler hiccup to move a
- * repetition by a third on a shared machine, so small cases stream more events (1 subscriber:
- * 500 000, ~4 s; 10: 50 000, ~1 s).
- */
 const SIZES = {
-  full: { events: 20_000, minFrames: 500_000, subscribers: [1, 10, 100] },
-  quick: { events: 5_000, minFrames: 100_000, subscribers: [1, 10, 100] },
-  tiny: { events: 300, minFrames: 300, subscribers: [1, 3] },
+  full: { events: 20_000, subscribers: [1, 10, 100] },
+  quick: { events: 5_000, subscribers: [1, 10, 100] },
+  tiny: { events: 300, subscribers: [1, 3] },
 } as const;
 
 export const fanout: Workload = {
@@ -34,8 +28,7 @@ export const fanout: Workload = {
   title: 'Fan-out throughput',
   summary: 'one run streams N stream_delta events (~110 B) to 1, 10 and 100 subscribers; frames/s delivered, total',
   async run(ctx: BenchContext) {
-    const { minFrames } = SIZES[ctx.size];
-    const eventsFor = (count: number) => Math.max(SIZES[ctx.size].events, Math.ceil(minFrames / count));
+    const { events } = SIZES[ctx.size];
     // BENCH_FANOUT_SUBSCRIBERS=10 runs one case alone (e.g. to profile it).
     const subscribers = process.env.BENCH_FANOUT_SUBSCRIBERS
       ? process.env.BENCH_FANOUT_SUBSCRIBERS.split(',').map(Number)
@@ -48,7 +41,6 @@ export const fanout: Workload = {
     let dups = 0;
     try {
       for (const count of subscribers) {
-        const events = eventsFor(count);
         ctx.log(`  ${count} subscriber(s), ${events} events`);
         const runs = await interleave(
           count >= 100 ? Math.max(2, ctx.reps - 1) : ctx.reps,
@@ -113,7 +105,7 @@ export const fanout: Workload = {
       id: fanout.id,
       title: fanout.title,
       baseline: 'corked bare ws relay',
-      params: { events: Object.fromEntries(subscribers.map((count) => [count, eventsFor(count)])), subscribers, eventsPerTurn: BATCH },
+      params: { events, subscribers, eventsPerTurn: BATCH },
       metrics,
       checks,
       notes: [],
