@@ -141,8 +141,7 @@ export function createScreenMirror(options: ScreenMirrorOptions): ScreenMirror {
   const parseNext = (): void => {
     let end = 0;
     while (end < pending.length && !('barrier' in pending[end])) end++;
-    const batch = pending.slice(0, end) as { data: string; parsed?: () => void }[];
-    pending = pending.slice(end);
+    const batch = pending.splice(0, end) as { data: string; parsed?: () => void }[];
     const pieces = batch.map((entry) => entry.data);
     const linesKept = 2 * terminal.rows + options.scrollback;
     let slices = pieces;
