@@ -7,6 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
+import { seededRandom } from '../gateway/app/demoAgent.js';
 import { createScreenMirror, type ScreenMirror } from '../gateway/shell/screenMirror.js';
 import { plainTextLength, scrolledOutLength } from '../gateway/shell/scrolledOutText.js';
 
@@ -31,16 +32,9 @@ test('the cut is at a CR followed, inside the plain text, by the lines that stay
   }
 });
 
-/** A small deterministic generator (mulberry32), so a failure names the seed that reproduces it. */
+/** A deterministic generator (the demo agent's mulberry32), so a failure names the seed that reproduces it. */
 function random(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (below: number) => Math.floor(next() * below);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)];
   return { next, int, pick };

@@ -131,8 +131,8 @@ function hashPrompt(text: string): number {
   return hash >>> 0;
 }
 
-/** mulberry32: tiny deterministic generator, good enough to pick words. */
-function seededRandom(seed: number): () => number {
+/** mulberry32: tiny deterministic generator, good enough to pick words (and for specs' random streams). */
+export function seededRandom(seed: number): () => number {
   let state = seed;
   return () => {
     state = (state + 0x6d2b79f5) | 0;
