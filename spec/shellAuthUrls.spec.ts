@@ -1,3 +1,6 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -9,6 +12,9 @@ import {
 } from '../gateway/shell/authUrlDetector.js';
 
 const WINDOW = 32_768;
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
 
 test('ANSI sequences are stripped: CSI, OSC, charset designations', () => {
   assert.is(stripAnsi('\x1b[1;31mred\x1b[0m \x1b]0;title\x07x\x1b(By\x1b[?25h'), 'red xy');
@@ -105,6 +111,25 @@ test('the window is bounded: a URL that scrolled out of it counts as new when pr
   detector.feed('x'.repeat(200) + '\r\n');
   detector.feed('https://other.example/\r\n');
   assert.equal(detector.feed('https://example.com/z\r\n'), [{ url: 'https://example.com/z', autoOpen: false }]);
+});
+
+test('output that left the window is let go: memory held stays near the window, whatever the chunk size', () => {
+  // A PTY read is up to 64 KiB. The window used to keep up to 1 024 such chunks after they left
+  // it (64 MiB per PTY), until its array was compacted.
+  const CHUNK_CHARS = 64 * 1024;
+  const CHUNKS = 1000;
+  const detector = createAuthUrlDetector(WINDOW);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < CHUNKS; i++) {
+    // A distinct string each time (no URL in it, so nothing is scanned).
+    detector.feed(`${i}:`.padEnd(CHUNK_CHARS, 'y'));
+  }
+  gc();
+  const held = process.memoryUsage().heapUsed - before;
+  assert.ok(held < 8 * 1024 * 1024, `the detector holds ${(held / 1024 / 1024).toFixed(1)} MiB after ${CHUNKS} chunks of ${CHUNK_CHARS} characters`);
+  // It still works across the boundary after all that.
+  assert.equal(detector.feed('https://example.com/after\r\n'), [{ url: 'https://example.com/after', autoOpen: false }]);
 });
 
 test('OPEN_URL: is rewritten for display', () => {
