@@ -156,8 +156,17 @@ export function aheadOfSocketIo(metrics: readonly Metric[]): Check | null {
 }
 
 /**
+ * Unrecorded warm-up rounds per side before the first repetition. After one round the gateway was
+ * not at its steady state yet: its first recorded fan-out repetition (1 subscriber) was its slowest
+ * in every run (24.0 / 20.0 / 16.4 and 27.3 / 22.1 / 16.7 µs of CPU per event over reps 1–3; 19.2,
+ * then 8.7–15.8 over eight), and after two rounds it was not (15.5 / 15.6 / 14.8 / 14.4). Every
+ * side gets the same rounds.
+ */
+const WARMUP_ROUNDS = 2;
+
+/**
  * Runs `trial` for every side `reps` times, reversing the order every repetition (ABBA…, ABCDDCBA…)
- * so slow drift of a shared machine lands on all; an optional unrecorded warm-up round goes first.
+ * so slow drift of a shared machine lands on all; optional unrecorded warm-up rounds go first.
  */
 export async function interleave<T>(
   reps: number,
@@ -173,7 +182,7 @@ export async function interleave<T>(
   const results: Record<Side, T[]> = { gateway: [], baseline: [], uncorked: [], socketio: [] };
   const sides = options.sides ?? ['gateway', 'baseline'];
   if (options.warmup) {
-    for (const side of sides) await trial(side, -1);
+    for (let round = 0; round < WARMUP_ROUNDS; round++) for (const side of sides) await trial(side, -1);
   }
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 === 0 ? [...sides] : [...sides].reverse();
