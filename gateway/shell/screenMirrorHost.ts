@@ -209,10 +209,11 @@ class WorkerMirror implements AsyncScreenMirror {
 /**
  * The worker's young generation, sized so most chunk strings die there instead of being promoted
  * while they wait to be parsed, and no larger: it is RSS the stream brings back after an idle
- * spell (bench: pty RSS growth). 32 MB was best while the mirror parsed every character; since it
- * skips what scrolls out within a batch (scrolledOutText.ts) strings wait less, and in
- * `BENCH_PEERS=none npm run bench -- pty` runs the peak growth was 44.5 / 63.6 / 46.5 / 46.7 MiB
- * at 16 MB, 51.4 / 72.1 (and 90.0 in a full run) at 32, 69.6 / 45.0 at 8.
+ * spell (bench: pty RSS growth). In `BENCH_PEERS=none npm run bench -- pty` runs the peak growth
+ * was 44.5 / 63.6 / 46.5 / 46.7 MiB at 16 MB, 51.4 / 72.1 (and 90.0 in a full run) at 32, 69.6 /
+ * 45.0 at 8; but those runs predate the auth-URL detector's fix (authUrlDetector.ts), whose leak
+ * on the main thread was most of that growth, so they do not separate the settings well. With the
+ * fix and 16 MB, the worker's whole heap stayed at 26–30 MB through the same streams.
  */
 const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 16 };
 
