@@ -3,7 +3,7 @@
  * generators that each run in their own process, so neither side's CPU time pollutes the other's.
  * Every call has a deadline; a child that dies rejects every call in flight.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** What a child offers: each method takes one JSON-serializable argument and returns JSON. */
@@ -39,6 +39,11 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Name used in error messages. */
   label?: string;
+  /**
+   * CPUs the child and all its threads may run on (a `taskset` list such as `"1"`). Ignored, with
+   * a warning, where `taskset` is missing or refuses.
+   */
+  cpus?: string;
 }
 
 /** Forks `modulePath` (a .ts file next to the caller, resolved from `base`) under tsx. */
@@ -49,6 +54,11 @@ export function spawnChild<A extends Api>(moduleUrl: URL, options: SpawnOptions 
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  if (options.cpus !== undefined && child.pid !== undefined) {
+    // Every thread the child has now; threads it starts later inherit the mask of their creator.
+    const pinned = spawnSync('taskset', ['-a', '-p', '-c', options.cpus, String(child.pid)], { encoding: 'utf8' });
+    if (pinned.status !== 0) console.warn(`${label}: not pinned to CPU ${options.cpus} (${pinned.error?.message ?? pinned.stderr.trim()})`);
+  }
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
   let nextId = 1;
   let exited = false;

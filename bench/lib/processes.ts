@@ -5,6 +5,7 @@
  * since start-up dominates a tiny run; figures from a shared run mean nothing and are not written
  * as results.
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 import { spawnChild, type Api, type Remote, type SpawnOptions } from './ipc.js';
@@ -83,7 +84,8 @@ const relayEnv = (side: Side): Record<string, string> | undefined =>
 /** A helper child (log bench, raw PTY reader), or the shared one. */
 export function startChild<A extends Api>(ctx: BenchContext, path: string, options: SpawnOptions): Remote<A> {
   const url = moduleUrl(path);
-  return ctx.shared ? ctx.shared.child<A>(url, options) : spawnChild<A>(url, options);
+  // A shared child serves every workload: none gets to pin it.
+  return ctx.shared ? ctx.shared.child<A>(url, { ...options, cpus: undefined }) : spawnChild<A>(url, options);
 }
 
 export async function startRelay(
@@ -99,13 +101,28 @@ export async function startRelay(
   return { server, info };
 }
 
-export function startLoad(ctx: BenchContext): Remote<LoadApi> {
-  return startChild<LoadApi>(ctx, '../load/loadgen.ts', { label: 'load generator' });
+/**
+ * The load generator. `ownCpu`: it runs on the last CPU only (on a machine with two or more), so
+ * the measuring instrument and the server under test do not take turns on one core: on the 2-core
+ * machine each server's event loop otherwise waited 15 % of the latency workload on the run queue,
+ * in stalls of 10-40 ms that were most of either side's p99 (a scratch `schedstat` probe). The
+ * servers keep every CPU. Only where the load generator's work is light (the latency workload's
+ * paced stream: ~0.7 of a core): pinned under a burst it would cap the figures it measures.
+ */
+export function startLoad(ctx: BenchContext, options: { ownCpu?: boolean } = {}): Remote<LoadApi> {
+  const lastCpu = availableParallelism() - 1;
+  const cpus = options.ownCpu && lastCpu > 0 ? String(lastCpu) : undefined;
+  return startChild<LoadApi>(ctx, '../load/loadgen.ts', { label: 'load generator', cpus });
 }
 
 /** A server per side and a load generator; every server is profiled when the run asks for it. */
-export async function startRig(ctx: BenchContext, workloadId: string, sides: readonly Side[] = ['gateway', 'baseline']): Promise<Rig> {
-  const load = startLoad(ctx);
+export async function startRig(
+  ctx: BenchContext,
+  workloadId: string,
+  sides: readonly Side[] = ['gateway', 'baseline'],
+  options: { loadOwnCpu?: boolean } = {},
+): Promise<Rig> {
+  const load = startLoad(ctx, { ownCpu: options.loadOwnCpu });
   const started = await Promise.all(sides.map((side) => startRelay(side, ctx, { profileName: workloadId })));
   const relays: Partial<Record<Side, Relay>> = {};
   sides.forEach((side, i) => (relays[side] = started[i]));

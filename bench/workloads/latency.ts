@@ -64,7 +64,7 @@ export const latency: Workload = {
   summary: '1 000 events/s for 10 s to 100 subscribers; p50 / p99 / max from runtime send to client receive',
   async run(ctx: BenchContext) {
     const { main, light } = SIZES[ctx.size];
-    const rig = await startRig(ctx, 'latency', ALL_SIDES);
+    const rig = await startRig(ctx, 'latency', ALL_SIDES, { loadOwnCpu: true });
     let gaps = 0;
     let dups = 0;
     const metrics: Metric[] = [];
