@@ -7,7 +7,8 @@
  * (`SessionState.stored*`): they are read from SQLite once per session (`loadStats`), then
  * advanced from what each batch adds, so steady-state pruning reads only the chunks it deletes.
  * It is exact, as if events were rows: whole chunks go while the bounds are still exceeded without
- * them, and the chunk that straddles the bound is rewritten without its oldest events.
+ * them, and the chunk that straddles the bound is rewritten without its oldest events, in pieces of
+ * as many events as that trim dropped (`trimChunk`).
  */
 import type { Statement } from 'better-sqlite3';
 import { eq, sql } from 'drizzle-orm';
@@ -158,9 +159,15 @@ export class SessionBounds {
     if (dropped === 0) return firstSeq;
     this.statements.deleteChunk.run(sessionId, firstSeq);
     if (dropped < events.length) {
-      const rest = encodeChunk(events, sizes, dropped, events.length);
-      this.storeChunk(sessionId, rest);
-      return rest.firstSeq;
+      // The rest in pieces of `dropped` events, not one chunk: a session at its bound usually
+      // goes on as it came (one event per turn after a burst wrote 128-event chunks), and each of
+      // its next prunes then deletes a piece instead of rewriting the rest of a chunk of up to
+      // CHUNK_MAX_BYTES once per event (3x the CPU per paced event, and that chunk in the WAL each
+      // time). The same events are kept: only where the rows split changes.
+      for (let from = dropped; from < events.length; from += dropped) {
+        this.storeChunk(sessionId, encodeChunk(events, sizes, from, Math.min(from + dropped, events.length)));
+      }
+      return events[dropped].seq;
     }
     return this.statements.selectOldest.get(sessionId) ?? 0;
   }

@@ -74,12 +74,39 @@ test('pruning by events is exact when the bound falls inside a chunk, and reads 
     for (let i = 0; i < size; i++) log.append(event('s', ++seq));
     turn();
   }
-  // 39 events written in five chunks; the newest 25 are kept: 15..39.
+  // 39 events written in five chunks; the newest 25 are kept: 15..39. The last prune dropped 4
+  // events of the chunk 11..20 and stored its rest in pieces of 4.
   assert.is(log.oldestSeq('s'), 15);
-  assert.equal(chunks(), [[15, 20, 6], [21, 27, 7], [28, 30, 3], [31, 39, 9]]);
+  assert.equal(chunks(), [[15, 18, 4], [19, 20, 2], [21, 27, 7], [28, 30, 3], [31, 39, 9]]);
   assert.equal(log.read('s', 16, 5).map((e) => e.seq), [17, 18, 19, 20, 21]);
   assert.equal(log.read('s', 0, 100).map((e) => e.seq), Array.from({ length: 25 }, (_, i) => 15 + i));
   assert.equal(log.read('s', 20, 3).map((e) => e.json), [event('s', 21).json, event('s', 22).json, event('s', 23).json]);
+});
+
+test('at its bound, a session going on one event per turn after bursts deletes a row per event, not rewrites a chunk', () => {
+  const { database, log, turn, chunks } = open(path.join(dir, 'paced-after-bursts.sqlite'), { maxEventsPerSession: 50 });
+  const changes = database.sqlite.prepare('SELECT total_changes()').pluck(true);
+  let seq = 0;
+  for (let burst = 0; burst < 4; burst++) {
+    for (let i = 0; i < 20; i++) log.append(event('s', ++seq));
+    turn();
+  }
+  assert.equal(chunks(), [[31, 40, 10], [41, 60, 20], [61, 80, 20]]);
+  // 60 turns of one event: each trims one event off the oldest chunk. Rewriting that chunk's rest
+  // each time is a delete and two inserts per turn; pieces of one event leave one insert and one
+  // delete, but for the turns that cut a chunk into its pieces (three chunks go).
+  const perTurn: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const before = changes.get() as number;
+    log.append(event('s', ++seq));
+    turn();
+    perTurn.push((changes.get() as number) - before);
+  }
+  assert.ok(perTurn.filter((n) => n !== 2).length <= 3, `row changes per turn: ${perTurn.join(' ')}`);
+  // Exact all along: the newest 50.
+  assert.is(log.oldestSeq('s'), seq - 49);
+  assert.equal(log.read('s', 0, 100).map((e) => e.seq), Array.from({ length: 50 }, (_, i) => seq - 49 + i));
+  assert.equal(chunks()[0], [seq - 49, seq - 49, 1]);
 });
 
 test('pruning by bytes is exact across chunks, and never drops the newest event', () => {
