@@ -143,7 +143,7 @@ export function renderMarkdown(report: RunReport): string {
     `Run ${report.startedAt}, ${report.size} size, ${report.reps} repetitions per side, ${report.durationSeconds.toFixed(0)} s.`,
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}; load average (1/5/15 min) ${m.loadAverage.join(' / ')} at the start, ${(report.loadAverageAtEnd ?? []).join(' / ') || 'n/a'} at the end.`,
     '',
-    'Each figure is the median of the repetitions with min–max. The baseline is the bare `ws` relay corking each socket per event-loop turn, as the gateway does (the transport\'s limit); its ratio is gateway ÷ corked bare of the medians, with the min–max of the per-repetition ratios. The uncorked bare relay (bare `ws` as it comes) and socket.io 4.8 with `connectionStateRecovery` ran in the same run, interleaved, where a cell shows a figure. For every figure the unit says which way is better: frames/s and events/s higher, the rest lower.',
+    'Each figure is the median of the repetitions with min–max. The baseline is the bare `ws` relay corking each socket per event-loop turn and encoding each live frame once for all its subscribers, as the gateway does (the transport\'s limit); its ratio is gateway ÷ corked bare of the medians, with the min–max of the per-repetition ratios. The uncorked bare relay (bare `ws` as it comes) and socket.io 4.8 with `connectionStateRecovery` ran in the same run, interleaved, where a cell shows a figure. For every figure the unit says which way is better: frames/s and events/s higher, the rest lower.',
     '',
     `| ${(Object.values(HEADINGS) as string[]).join(' | ')} |`,
     `|${Object.keys(HEADINGS).map(() => '---').join('|')}|`,

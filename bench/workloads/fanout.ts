@@ -4,11 +4,11 @@
  * second, all subscribers together, from the producer's first send to the last frame received;
  * and the server process's CPU time per event over the same span (steadier than wall time on a
  * shared machine). Every case runs every repetition: the 100-subscriber case once ran one fewer
- * (it is the longest), and a median of two is the mean of a disturbed and an undisturbed one: its
- * second repetition, run after the peers' long 100-subscriber trials, cost the gateway twice the
- * CPU per event of the first in all four runs with peers on 2026-12-07, and the corked relay in two
- * (cause not found: the machine was idle before each side). Every side runs: the gateway, the corked bare relay (the ratio's baseline), the uncorked one
- * and socket.io.
+ * (it is the longest), and a median of two is the mean of its two. Its repetitions after the first,
+ * each ~40 s after the gateway's last while the peers ran, cost the gateway up to twice the CPU per
+ * event of the first in every run with peers on 2026-12-07: the idle time before a burst does it
+ * (cause not found; BENCHMARKS.md, fan-out note). Every side runs:
+ * the gateway, the corked bare relay (the ratio's baseline), the uncorked one and socket.io.
  */
 import { startRig } from '../lib/processes.js';
 import { ALL_SIDES, aheadOfSocketIo, interleave, sideMetric, type BenchContext, type Check, type Metric, type Workload } from '../lib/workload.js';
