@@ -6,8 +6,8 @@
  * shared machine). Every case runs every repetition: the 100-subscriber case once ran one fewer
  * (it is the longest), and a median of two is the mean of its two. Its repetitions after the first,
  * each ~40 s after the gateway's last while the peers ran, cost the gateway 1.8-2.5x the CPU per
- * event of the first in every run with peers on 2026-12-07: the idle time before a burst does it
- * (cause not found; BENCHMARKS.md, fan-out note). Every side runs:
+ * event of the first in every run with peers on 2026-12-07: V8's memory reducer shrinks an idle
+ * gateway's heap and the next burst pays (BENCHMARKS.md, fan-out note). Every side runs:
  * the gateway, the corked bare relay (the ratio's baseline), the uncorked one and socket.io.
  */
 import { startRig } from '../lib/processes.js';
