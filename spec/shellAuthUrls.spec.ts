@@ -1,6 +1,3 @@
-import v8 from 'node:v8';
-import vm from 'node:vm';
-
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -10,11 +7,9 @@ import {
   rewriteOpenUrl,
   stripAnsi,
 } from '../gateway/shell/authUrlDetector.js';
+import { collectGarbage } from './support/collectGarbage.js';
 
 const WINDOW = 32_768;
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 
 test('ANSI sequences are stripped: CSI, OSC, charset designations', () => {
   assert.is(stripAnsi('\x1b[1;31mred\x1b[0m \x1b]0;title\x07x\x1b(By\x1b[?25h'), 'red xy');
@@ -119,13 +114,13 @@ test('output that left the window is let go: memory held stays near the window, 
   const CHUNK_CHARS = 64 * 1024;
   const CHUNKS = 1000;
   const detector = createAuthUrlDetector(WINDOW);
-  gc();
+  collectGarbage();
   const before = process.memoryUsage().heapUsed;
   for (let i = 0; i < CHUNKS; i++) {
     // A distinct string each time (no URL in it, so nothing is scanned).
     detector.feed(`${i}:`.padEnd(CHUNK_CHARS, 'y'));
   }
-  gc();
+  collectGarbage();
   const held = process.memoryUsage().heapUsed - before;
   assert.ok(held < 8 * 1024 * 1024, `the detector holds ${(held / 1024 / 1024).toFixed(1)} MiB after ${CHUNKS} chunks of ${CHUNK_CHARS} characters`);
   // It still works across the boundary after all that.

@@ -1,9 +1,7 @@
-import v8 from 'node:v8';
-import vm from 'node:vm';
-
 import * as assert from 'uvu/assert';
 
 import { eventually, shellSuite } from './support/shellHarness.js';
+import { collectGarbage } from './support/collectGarbage.js';
 
 /**
  * Benchmark-style checks with generous bounds: the server (this process) must not buffer a
@@ -11,8 +9,6 @@ import { eventually, shellSuite } from './support/shellHarness.js';
  * not count; what remains is what the gateway holds. Without flow control a stalled viewer makes
  * the same run retain ~35 MiB more per second (measured: +154 MiB after 5 s).
  */
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
 /** Peak RSS growth allowed during the window. */
 const RSS_GROWTH_BOUND = 96 * 1024 * 1024;
 /** Heap + array buffers still referenced at the end of the window. */
@@ -35,14 +31,14 @@ async function memoryGrowthOver(ms: number): Promise<Growth> {
     const usage = process.memoryUsage();
     return usage.heapUsed + usage.arrayBuffers;
   };
-  gc();
+  collectGarbage();
   const startRss = process.memoryUsage().rss;
   const startRetained = retainedNow();
   let peak = startRss;
   const end = Date.now() + ms;
   while (Date.now() < end) {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    gc();
+    collectGarbage();
     peak = Math.max(peak, process.memoryUsage().rss);
   }
   return { rssPeak: peak - startRss, retained: retainedNow() - startRetained };

@@ -4,16 +4,12 @@
  * "Input dropped" line, and the gateway's memory stays flat. Prints the RSS figures:
  * `node --import tsx spec/shellInputBound.spec.ts`.
  */
-import v8 from 'node:v8';
-import vm from 'node:vm';
 
 import * as assert from 'uvu/assert';
 
 import { INPUT_DROPPED_LINE } from '../machines/shellSession.machine.js';
 import { eventually, shellSuite } from './support/shellHarness.js';
-
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+import { collectGarbage } from './support/collectGarbage.js';
 
 const MAX_PENDING_INPUT = 1024 * 1024;
 /** As in the attack: 0.9 MB frames, at most 150 a second; here 450 of them (~400 MB offered, 3 s unless the machine is slower). */
@@ -54,7 +50,7 @@ test('a flood of input into a program that never reads is dropped past the bound
   const data = line.repeat(FRAME_CHARS / line.length);
   const frame = JSON.stringify({ type: 'input', data });
 
-  gc();
+  collectGarbage();
   const rssBefore = process.memoryUsage().rss;
   const heldBefore = held();
   let rssPeak = rssBefore;
@@ -80,7 +76,7 @@ test('a flood of input into a program that never reads is dropped past the bound
   clearInterval(sample);
   rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
   pendingPeak = Math.max(pendingPeak, harness.route.pendingInputBytes());
-  gc();
+  collectGarbage();
   const rssAfter = process.memoryUsage().rss;
   const retained = held() - heldBefore;
 

@@ -9,8 +9,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 
 import { WebSocketServer } from 'ws';
 
@@ -18,6 +16,7 @@ import type { GatewayLimits } from '../../../gateway/config.js';
 import type { Logger } from '../../../gateway/logger.js';
 import type { GatewayDeps, ProviderRuntime } from '../../../gateway/types.js';
 import { startHarness, type Harness } from '../../support/chatHarness.js';
+import { collectGarbage } from '../../support/collectGarbage.js';
 
 export interface LogLine {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -146,18 +145,6 @@ export function removeDir(dir: string): void {
 }
 
 // ---- memory ----
-
-let collect: (() => void) | null = null;
-
-/** A full garbage collection (the flag is set at run time, so no `--expose-gc` is needed). */
-export function collectGarbage(): void {
-  if (!collect) {
-    v8.setFlagsFromString('--expose-gc');
-    collect = vm.runInNewContext('gc') as () => void;
-  }
-  collect();
-  collect();
-}
 
 /** Live JS heap plus array buffers (socket buffers) after a full GC, in bytes. */
 export function retainedBytes(): number {
