@@ -169,6 +169,21 @@ export async function until<T>(what: string, check: () => Promise<T | null | und
   }
 }
 
+/**
+ * Creates a session with the page's "New session" form and waits until the page shows it. The
+ * id comes from the POST's answer, not from "the title changed": a page just opened may still be
+ * restoring its last session, and that one must not be taken for the new one.
+ */
+export async function createSession(page: Page): Promise<string> {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/api/providers/sessions'),
+    page.click('#new-session button[type=submit]'),
+  ]);
+  const { sessionId } = (await response.json()) as { sessionId: string };
+  await until('the new session to be shown', async () => (await page.getAttribute('#chat-title', 'title')) === sessionId);
+  return sessionId;
+}
+
 /** The visible text of the active terminal (xterm's DOM renderer draws one row per line). */
 export async function terminalText(page: Page): Promise<string> {
   const rows = page.locator('.shell-view:not([hidden]) .xterm-rows');

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import type { BrowserContext, Page } from 'playwright-core';
 
 import { demoAnswerWords } from '../../gateway/app/demoAgent.js';
-import { appliedSeqs, launchBrowser, oneTo, startGateway, stat, step, transcriptSeqs, until, type TestBrowser, type TestGateway } from './browser.js';
+import { appliedSeqs, createSession, launchBrowser, oneTo, startGateway, stat, step, transcriptSeqs, until, type TestBrowser, type TestGateway } from './browser.js';
 
 /** The CLI's default pace: about 20 words a second. */
 const DEMO_PACE_MS = 50;
@@ -63,15 +63,6 @@ async function openPlayground(context: BrowserContext, url: string): Promise<Ope
   return opened;
 }
 
-async function newSession(page: Page): Promise<string> {
-  const before = await page.getAttribute('#chat-title', 'title');
-  await page.click('#new-session button[type=submit]');
-  return until('the new session to be selected', async () => {
-    const id = await page.getAttribute('#chat-title', 'title');
-    return id && id !== before ? id : null;
-  });
-}
-
 async function sendPrompt(page: Page, text: string): Promise<void> {
   await page.fill('#prompt', text);
   await page.click('#send');
@@ -99,7 +90,7 @@ test('a prompt streams, the tool is approved (then denied on a second run), each
     assert.not.ok(opened.page.url().includes('token='), 'the token leaves the address bar');
     return opened;
   });
-  const sessionId = await step(browser.context, name, 'create a session', () => newSession(page));
+  const sessionId = await step(browser.context, name, 'create a session', () => createSession(page));
 
   await step(browser.context, name, 'stream until the permission request', async () => {
     await sendPrompt(page, 'show me the project files');
@@ -144,7 +135,7 @@ test('Abort run stops a streaming run with one aborted complete', async () => {
   const name = 'chat abort';
   const { page, errors } = await openPlayground(browser.context, gateway.playgroundUrl);
   await step(browser.context, name, 'abort mid-stream', async () => {
-    await newSession(page);
+    await createSession(page);
     await sendPrompt(page, 'write a long answer');
     await waitForWords(page, 3);
     await page.click('#abort');
@@ -165,7 +156,7 @@ test('two pages on one session both stream live; an answer from either closes bo
   const name = 'chat two pages';
   const first = await openPlayground(browser.context, gateway.playgroundUrl);
   const a = first.page;
-  const sessionId = await newSession(a);
+  const sessionId = await createSession(a);
   await step(browser.context, name, 'a first, finished run', async () => {
     await sendPrompt(a, 'warm up /no-tool');
     await a.locator('.event.complete').waitFor({ timeout: 15_000 });
@@ -215,7 +206,7 @@ test('Drop connection: the page backs off, resubscribes with its lastSeq and los
   const { gateway, browser } = await setup();
   const name = 'chat drop';
   const { page, errors } = await openPlayground(browser.context, gateway.playgroundUrl);
-  await newSession(page);
+  await createSession(page);
   await sendPrompt(page, promptWithWords('stream while the network drops', 75));
   await waitForWords(page, 3);
 

@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'playwright-core';
 
-import { appliedSeqs, launchBrowser, oneTo, startGateway, stat, step, transcriptSeqs, until, type TestBrowser, type TestGateway } from './browser.js';
+import { appliedSeqs, createSession, launchBrowser, oneTo, startGateway, stat, step, transcriptSeqs, until, type TestBrowser, type TestGateway } from './browser.js';
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'ag-e2e-sessions-')));
 const workspace = join(base, 'workspace');
@@ -57,15 +57,6 @@ async function openPlayground(browser: TestBrowser, url: string): Promise<OpenPa
   return { page, errors };
 }
 
-async function newSession(page: Page): Promise<string> {
-  const before = await page.getAttribute('#chat-title', 'title');
-  await page.click('#new-session button[type=submit]');
-  return until('the new session to be selected', async () => {
-    const id = await page.getAttribute('#chat-title', 'title');
-    return id && id !== before ? id : null;
-  });
-}
-
 async function runToEnd(page: Page, prompt: string): Promise<void> {
   const before = await page.locator('.event.complete').count();
   await page.fill('#prompt', prompt);
@@ -85,7 +76,7 @@ test('a reload shows the whole conversation from history, nothing twice, and the
   const { gateway, browser } = await setup();
   const name = 'history reload';
   const { page, errors } = await openPlayground(browser, gateway.playgroundUrl);
-  const sessionId = await newSession(page);
+  const sessionId = await createSession(page);
   const lastSeq = await step(browser.context, name, 'two runs', async () => {
     await runToEnd(page, 'first question /no-tool');
     await runToEnd(page, 'second question /no-tool');
@@ -144,8 +135,8 @@ test('the stored sessions: newest first; delete removes one (and its open view);
   const { gateway, browser } = await setup();
   const name = 'session list';
   const { page, errors } = await openPlayground(browser, gateway.playgroundUrl);
-  const older = await newSession(page);
-  const newer = await newSession(page);
+  const older = await createSession(page);
+  const newer = await createSession(page);
 
   await step(browser.context, name, 'listed newest first', async () => {
     await until('both sessions listed', async () => {
