@@ -60,7 +60,7 @@ export type {
   LoggedEvent,
   EventLogHealth,
 } from '../persistence/types.js';
-export { GATEWAY_V8_FLAGS, tuneV8ForGateway } from './v8Tuning.js';
+export { GATEWAY_V8_FLAGS, tuneV8ForGateway, v8FlagsMissingFromCommandLine } from './v8Tuning.js';
 export { createDemoRuntime } from './app/demoAgent.js';
 export { createGatewayInspector, type GatewayInspector, type GatewayInspectorOptions } from './inspect.js';
 export { startInspectorBridge, type InspectorBridge, type InspectorBridgeOptions } from './app/inspectBridge.js';

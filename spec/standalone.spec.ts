@@ -1,10 +1,12 @@
-import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
+import { GATEWAY_V8_FLAGS } from '../gateway/v8Tuning.js';
 import { connect } from './support/chatHarness.js';
 import { startCli } from './support/cliProcess.js';
 
@@ -101,6 +103,76 @@ test('a port in use exits 1 with a hint about --port', async () => {
   } finally {
     holder.close();
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+/** The node processes below `root` (a process tree read from /proc) and their command lines. */
+function descendants(root: number): Array<{ pid: number; argv: string[] }> {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      // The command name in field 2 may hold spaces and parentheses: the fields after it start past the last ')'.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // The process ended while the table was read.
+    }
+  }
+  const found: Array<{ pid: number; argv: string[] }> = [];
+  for (const [pid] of parentOf) {
+    let ancestor = parentOf.get(pid);
+    while (ancestor !== undefined && ancestor !== root && ancestor > 1) ancestor = parentOf.get(ancestor);
+    if (ancestor !== root) continue;
+    try {
+      found.push({ pid, argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean) });
+    } catch {
+      // Gone already.
+    }
+  }
+  return found;
+}
+
+test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the command-line one the banner says so', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ag-cli-flags-'));
+  const npm = spawn('npm', ['start', '--silent', '--', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', '--workspace-root', dataDir], {
+    env: byHand(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', resolve));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!/ {2}playground: /.test(output)) {
+      if (Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const gateway = descendants(npm.pid!).find((p) => p.argv.includes('gateway/app/cli.ts'));
+    assert.ok(gateway, 'the gateway is a node process under npm');
+    const flags = gateway.argv.slice(1, gateway.argv.indexOf('gateway/app/cli.ts'));
+    for (const flag of GATEWAY_V8_FLAGS) assert.ok(flags.includes(flag), `node's command line has ${flag}: ${gateway.argv.join(' ')}`);
+    assert.not.match(output, /started without/, 'nothing missing');
+  } finally {
+    try {
+      process.kill(-npm.pid!, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const byHandDir = mkdtempSync(join(tmpdir(), 'ag-cli-noflags-'));
+  const bare = await startCli(['--port', '0', '--data-dir', byHandDir, '--log-level', 'warn', '--workspace-root', byHandDir], {}, { nodeFlags: [] });
+  try {
+    assert.match(bare.stdout(), /\n {2}node: {3}started without --no-memory-reducer: a burst after idle time costs more CPU \(README, "Node flags"\)\n/);
+  } finally {
+    bare.child.kill('SIGTERM');
+    await bare.exited;
+    rmSync(byHandDir, { recursive: true, force: true });
   }
 });
 

@@ -26,6 +26,19 @@ v8Tuning('the check refuses a flag V8 does not have', () => {
   assert.match(result.stderr, /bad option/);
 });
 
+// What the CLI's banner line and an embedding host read: the flags node was started without.
+v8Tuning('v8FlagsMissingFromCommandLine names --no-memory-reducer unless node was started with it', () => {
+  const missing = (flags: readonly string[]) => {
+    const script = "import('./gateway/v8Tuning.ts').then((m) => console.log(JSON.stringify(m.v8FlagsMissingFromCommandLine())))";
+    const result = spawnSync(process.execPath, [...flags, '--import', 'tsx', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.is(result.status, 0, result.stderr);
+    return JSON.parse(result.stdout) as string[];
+  };
+  assert.equal(missing([]), ['--no-memory-reducer']);
+  assert.equal(missing(['--no-allocation-site-pretenuring']), ['--no-memory-reducer']);
+  assert.equal(missing(GATEWAY_V8_FLAGS), []);
+});
+
 // The setting governs what is allocated after it: the CLI's first import applies it.
 v8Tuning('the CLI applies it before anything else is loaded', () => {
   const source = readFileSync(new URL('../gateway/app/cli.ts', import.meta.url), 'utf8');

@@ -8,6 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
+import { GATEWAY_V8_FLAGS } from '../../gateway/v8Tuning.js';
 import { spawnChild, type Api, type Remote, type SpawnOptions } from './ipc.js';
 import type { LoadApi } from '../load/loadgen.js';
 import type { RelayServerApi, ServerInfo } from '../servers/relayApi.js';
@@ -52,7 +53,7 @@ export class SharedProcesses {
     let relay = this.relays.get(side);
     if (!relay) {
       relay = (async () => {
-        const real = spawnChild<RelayServerApi>(relayUrl(side), { nodeFlags: ['--expose-gc'], env: relayEnv(side), label: `${side} server` });
+        const real = spawnChild<RelayServerApi>(relayUrl(side), { nodeFlags: ['--expose-gc', ...relayNodeFlags(side)], env: relayEnv(side), label: `${side} server` });
         this.children.set(`relay:${side}`, real as unknown as Remote<Api>);
         // Workloads stop their relays when done; a shared one is stopped once, by stop() below.
         const server: Remote<RelayServerApi> = { pid: real.pid, call: real.call, stop: async () => {} };
@@ -81,6 +82,15 @@ const relayUrl = (side: Side) => moduleUrl(RELAY_MODULES[side]);
 const relayEnv = (side: Side): Record<string, string> | undefined =>
   side === 'baseline' ? { BENCH_BARE_CORK: '1' } : side === 'uncorked' ? { BENCH_BARE_CORK: '0' } : undefined;
 
+/**
+ * node's command line for a relay. The gateway runs as `npm start` runs it (GATEWAY_V8_FLAGS),
+ * and the corked bare baseline with the same flags, so no flag counts as the gateway's gain (the
+ * memory reducer's cost after idle time hit the bare relay too). The uncorked relay and socket.io
+ * run as node comes. `BENCH_GATEWAY_V8_DEFAULTS=1`: every side as node comes.
+ */
+const relayNodeFlags = (side: Side): readonly string[] =>
+  process.env.BENCH_GATEWAY_V8_DEFAULTS !== '1' && (side === 'gateway' || side === 'baseline') ? GATEWAY_V8_FLAGS : [];
+
 /** A helper child (log bench, raw PTY reader), or the shared one. */
 export function startChild<A extends Api>(ctx: BenchContext, path: string, options: SpawnOptions): Remote<A> {
   const url = moduleUrl(path);
@@ -94,7 +104,7 @@ export async function startRelay(
   options: { profileName?: string; exposeGc?: boolean; nodeFlags?: string[] } = {},
 ): Promise<Relay> {
   if (ctx.shared) return ctx.shared.relay(side);
-  const flags = [...(options.exposeGc ? ['--expose-gc'] : []), ...(options.nodeFlags ?? [])];
+  const flags = [...(options.exposeGc ? ['--expose-gc'] : []), ...relayNodeFlags(side), ...(options.nodeFlags ?? [])];
   if (options.profileName) flags.push(...profileFlags(ctx, `${options.profileName}-${side}`));
   const server = spawnChild<RelayServerApi>(relayUrl(side), { nodeFlags: flags, env: relayEnv(side), label: `${side} server` });
   const info = await server.call('info', null, 60_000);

@@ -1,8 +1,8 @@
 /**
  * The system under test: the real gateway (`createWebSocketServer`, real SQLite file in a temp
  * dir, default limits) on 127.0.0.1, with a runtime whose writers the benchmark's producer drives.
- * It runs with the V8 setting the standalone gateway applies (`tuneV8ForGateway`), as shipped;
- * the peers run as they come. `BENCH_GATEWAY_V8_DEFAULTS=1` leaves V8 as it comes here too.
+ * It is started with node's flags as `npm start` gives them (GATEWAY_V8_FLAGS, by
+ * bench/lib/processes.ts), as shipped; `BENCH_GATEWAY_V8_DEFAULTS=1` leaves V8 as it comes.
  * Runs are started the way a client starts them (a `chat.send` over /ws); the setup socket is
  * closed before anything is measured, so it receives nothing.
  */
@@ -17,7 +17,6 @@ import { WebSocket } from 'ws';
 import { createWebSocketServer } from '../../gateway/createWebSocketServer.js';
 import type { GatewayLimits } from '../../gateway/config.js';
 import { silentLogger } from '../../gateway/logger.js';
-import { tuneV8ForGateway } from '../../gateway/v8Tuning.js';
 import type { ProviderRuntime, RuntimeWriter } from '../../gateway/types.js';
 import { openDatabase } from '../../persistence/database.js';
 import { createSqliteSessionStore } from '../../persistence/sessionStore.js';
@@ -26,8 +25,6 @@ import { serve } from '../lib/ipc.js';
 import { createStatsApi } from './processStats.js';
 import { createProducer, producerApi } from './producer.js';
 import { BENCH_TOKEN, type RelayServerApi } from './relayApi.js';
-
-if (process.env.BENCH_GATEWAY_V8_DEFAULTS !== '1') tuneV8ForGateway();
 
 const PROVIDER = 'bench';
 

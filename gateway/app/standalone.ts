@@ -27,6 +27,7 @@ import { redactSecrets } from './agents/redact.js';
 import { createGatewayInspector, type GatewayInspector } from '../inspect.js';
 import { startInspectorBridge, type InspectorBridge } from './inspectBridge.js';
 import { createConsoleLogger } from '../logger.js';
+import { v8FlagsMissingFromCommandLine } from '../v8Tuning.js';
 import type { SpawnPty } from '../shell/ptyProcesses.js';
 import { resolveShellUser } from '../shell/shellUser.js';
 import { createWorkspacePolicy, isInsideRoot, resolveWorkspaceRoots } from '../shell/shellWorkspace.js';
@@ -281,6 +282,8 @@ export async function startStandalone(
   if (shellUser) print(`  terminals run as: ${shellUser.name} (uid ${shellUser.uid})`);
   if (bridge) print(`  inspect: open ${bridge.pageUrl} in a browser (Stately inspector; events at ${bridge.wsUrl})`);
   else if (inspector) print(`  inspect: actor events go to ${inspector.url}`);
+  const missingFlags = v8FlagsMissingFromCommandLine();
+  if (missingFlags.length > 0) print(`  node:   started without ${missingFlags.join(' ')}: a burst after idle time costs more CPU (README, "Node flags")`);
 
   const handle = gateway;
   let closing: Promise<void> | null = null;

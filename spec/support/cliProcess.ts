@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { delimiter } from 'node:path';
 
+import { GATEWAY_V8_FLAGS } from '../../gateway/v8Tuning.js';
+
 export interface CliChild {
   child: ChildProcess;
   url: string;
@@ -23,11 +25,13 @@ export interface StartCliOptions {
   prefix?: string[];
   /** How long the CLI may take to print its URL and token. */
   startTimeoutMs?: number;
+  /** node's own flags; by default `npm start`'s (GATEWAY_V8_FLAGS). */
+  nodeFlags?: readonly string[];
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, options: StartCliOptions = {}): Promise<CliChild> {
   const prefix = options.prefix ?? [];
-  const nodeArgs = ['--import', 'tsx', 'gateway/app/cli.ts', ...args];
+  const nodeArgs = [...(options.nodeFlags ?? GATEWAY_V8_FLAGS), '--import', 'tsx', 'gateway/app/cli.ts', ...args];
   const [command, ...commandArgs] = prefix.length > 0 ? [...prefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
   // Specs keep their projects in temp dirs: unless a spec says otherwise (workspace.spec tests the
   // default), the workspace is the checkout and the temp dir.
