@@ -123,4 +123,25 @@ test('rolling back drops the unwritten events and moves the epoch', () => {
   assert.is(mirror.bytes, 3 * EVENT_BYTES);
 });
 
+// A lagging socket's catch-up loads the range while the stream reader is still on its way with
+// the newest events: the load may know a newer latest seq than the mirror holds. If the mirror
+// took that seq as its own, the reader (which reads after `latestSeq`, and drops what is not
+// newer) would never bring the events between: a viewer was sent the gap notice and never got
+// the run's `complete` (clusterCatchUp.spec under load).
+test('a load that knows newer events than the mirror holds leaves them to the reader', () => {
+  const { mirror, remote } = mirrorWith({ tailEvents: 100 });
+  remote('s', range(1, 600));
+  const session = mirror.getOrCreate('s');
+  assert.equal(seqsOf(session.read(500, 1000)), range(501, 600), 'the tail');
+  // The backend already holds 601 (the complete); the reader has not delivered it yet.
+  mirror.load(session, { latestSeq: 601, oldestSeq: 1, events: range(401, 601).map((seq) => event('s', seq)) }, 400);
+  assert.equal(seqsOf(session.read(400, 1000)), range(401, 600), 'the older events joined the range');
+  assert.is(session.latestSeq, 600, 'no seq the mirror lacks');
+  assert.ok(session.writtenSeq <= 600);
+  assert.ok(session.covers(600), 'a catch-up at 600 waits for the reader instead of loading again');
+  remote('s', [601]);
+  assert.equal(seqsOf(session.read(600, 10)), [601], 'the reader brings it');
+  assert.is(session.latestSeq, 601);
+});
+
 test.run();

@@ -67,6 +67,11 @@ export class MirroredSession {
     return this.head < this.events.length ? this.events[this.head].seq : 0;
   }
 
+  /** Seq of the newest mirrored event, 0 when none. */
+  lastSeq(): number {
+    return this.head < this.events.length ? this.events[this.events.length - 1].seq : 0;
+  }
+
   /** The oldest retained seq as the log reports it (0 when nothing is retained anywhere). */
   oldestSeq(): number {
     if (this.backendOldestSeq > 0) return this.backendOldestSeq;
@@ -284,8 +289,6 @@ export class LogMirror {
    * already (the reader or this node's appends may have added newer ones meanwhile).
    */
   load(session: MirroredSession, loaded: LoadedLog, afterSeq: number): void {
-    session.latestSeq = Math.max(session.latestSeq, loaded.latestSeq);
-    session.writtenSeq = Math.max(session.writtenSeq, loaded.latestSeq);
     session.backendOldestSeq = Math.max(session.backendOldestSeq, loaded.oldestSeq);
     session.loaded = true;
     const first = session.firstSeq();
@@ -293,7 +296,7 @@ export class LogMirror {
     // The loaded events must reach the mirrored range (or, with none mirrored, the latest seq);
     // a load that does not (the range restarted after a gap meanwhile) is left out, so the range
     // stays contiguous. Only what is older than the mirror's first event is added.
-    const reachesUpTo = session.length > 0 ? first - 1 : session.latestSeq;
+    const reachesUpTo = session.length > 0 ? first - 1 : Math.max(session.latestSeq, loaded.latestSeq);
     if (events.length > 0 && events[events.length - 1].seq >= reachesUpTo) {
       const older: LoggedEvent[] = [];
       const sizes: number[] = [];
@@ -304,6 +307,13 @@ export class LogMirror {
       }
       this.totalBytes += session.prepend(older, sizes);
     }
+    // The seqs move only as far as the mirror now holds. Events newer than its newest one (the
+    // stream reader has not delivered them yet) are the reader's to bring, with the hook that
+    // tells the session actor: it reads after `latestSeq` and drops anything not newer, so a
+    // `latestSeq` moved past them here would lose them for good.
+    const known = session.length > 0 ? Math.min(loaded.latestSeq, session.lastSeq()) : loaded.latestSeq;
+    session.latestSeq = Math.max(session.latestSeq, known);
+    session.writtenSeq = Math.max(session.writtenSeq, known);
     if (session.backendOldestSeq > 0) this.totalBytes -= session.dropBefore(session.backendOldestSeq);
     const requested = session.latestSeq - afterSeq;
     if (requested > this.options.tailEvents) session.extendedUntil = this.now() + MIRROR_EXTENSION_TTL_MS;
