@@ -146,7 +146,8 @@ test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the comma
   const exited = new Promise<number | null>((resolve) => npm.once('exit', resolve));
   try {
     const deadline = Date.now() + 30_000;
-    while (!/ {2}playground: /.test(output)) {
+    // The banner's last line here is the workspace's; a missing flag's line would be printed in the same turn.
+    while (!/ {2}workspace: .*\n/.test(output)) {
       if (Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -154,6 +155,7 @@ test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the comma
     assert.ok(gateway, 'the gateway is a node process under npm');
     const flags = gateway.argv.slice(1, gateway.argv.indexOf('gateway/app/cli.ts'));
     for (const flag of GATEWAY_V8_FLAGS) assert.ok(flags.includes(flag), `node's command line has ${flag}: ${gateway.argv.join(' ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
     assert.not.match(output, /started without/, 'nothing missing');
   } finally {
     try {
@@ -168,7 +170,11 @@ test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the comma
   const byHandDir = mkdtempSync(join(tmpdir(), 'ag-cli-noflags-'));
   const bare = await startCli(['--port', '0', '--data-dir', byHandDir, '--log-level', 'warn', '--workspace-root', byHandDir], {}, { nodeFlags: [] });
   try {
-    assert.match(bare.stdout(), /\n {2}node: {3}started without --no-memory-reducer: a burst after idle time costs more CPU \(README, "Node flags"\)\n/);
+    // startCli returns once the URL and token are in; the banner's last line may still be on its way.
+    const line = /\n {2}node: {3}started without --no-memory-reducer: a burst after idle time costs more CPU \(README, "Node flags"\)\n/;
+    const deadline = Date.now() + 10_000;
+    while (!line.test(bare.stdout()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(bare.stdout(), line);
   } finally {
     bare.child.kill('SIGTERM');
     await bare.exited;
