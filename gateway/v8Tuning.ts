@@ -16,13 +16,13 @@
  * from one start to the next. With it, what stays long-lived (the replay tail) is simply promoted
  * when it survives, as any object is. BENCHMARKS.md ("latency") has the measurement.
  *
- * `--no-memory-reducer`, only on node's command line (V8 creates the reducer as the heap is set
- * up; set later, the flag changes nothing, tried). When a process has been idle for some seconds
+ * `--no-memory-reducer`, only on node's command line (set at run time it changed nothing, tried;
+ * V8 seems to read it only as it sets the heap up). When a process has been idle for some seconds
  * after a mark-compact, the memory reducer runs a garbage collection that gives memory back: the
- * old generation is compacted and its next limit set close to what is live, and the young
- * generation shrinks to its minimum. The next burst then pays for growing both again: frequent
- * scavenges that promote, and mark-compacts every few MiB. A gateway idles between bursts, so it
- * paid that on every burst: 1.8–2.5× the CPU per event of the same burst run back to back
+ * old generation is compacted (~25 → 13.5 MiB here) and the young generation shrinks to its 1 MiB
+ * minimum (32 MiB after a burst; `v8.getHeapSpaceStatistics()` read before each burst). The next
+ * burst then pays for growing both again. A gateway idles between bursts, so it paid that on
+ * every burst: 1.8–2.5× the CPU per event of the same burst run back to back
  * (BENCHMARKS.md, "The gateway after idle time"). The price of the flag: an idle gateway keeps the
  * heap of its last burst until the next ordinary collection (~30–40 MiB more RSS after a burst to
  * 100 subscribers, measured beside it), bounded by V8's usual heap limits.
