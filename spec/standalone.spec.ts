@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { GATEWAY_V8_FLAGS } from '../gateway/v8Tuning.js';
 import { connect } from './support/chatHarness.js';
 import { startCli } from './support/cliProcess.js';
+import { allProcesses, cmdline } from './support/procfs.js';
 
 test('the CLI serves REST and a demo-agent chat end to end, and shuts down on SIGTERM', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ag-cli-'));
@@ -106,33 +107,6 @@ test('a port in use exits 1 with a hint about --port', async () => {
   }
 });
 
-/** The node processes below `root` (a process tree read from /proc) and their command lines. */
-function descendants(root: number): Array<{ pid: number; argv: string[] }> {
-  const parentOf = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // The command name in field 2 may hold spaces and parentheses: the fields after it start past the last ')'.
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // The process ended while the table was read.
-    }
-  }
-  const found: Array<{ pid: number; argv: string[] }> = [];
-  for (const [pid] of parentOf) {
-    let ancestor = parentOf.get(pid);
-    while (ancestor !== undefined && ancestor !== root && ancestor > 1) ancestor = parentOf.get(ancestor);
-    if (ancestor !== root) continue;
-    try {
-      found.push({ pid, argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean) });
-    } catch {
-      // Gone already.
-    }
-  }
-  return found;
-}
-
 test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the command-line one the banner says so', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'ag-cli-flags-'));
   const npm = spawn('npm', ['start', '--silent', '--', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', '--workspace-root', dataDir], {
@@ -151,10 +125,14 @@ test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the comma
       if (Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const gateway = descendants(npm.pid!).find((p) => p.argv.includes('gateway/app/cli.ts'));
+    // npm was started as the leader of its own process group, which its script's processes join.
+    const gateway = allProcesses()
+      .filter((stat) => stat.pgrp === npm.pid)
+      .map((stat) => cmdline(stat.pid))
+      .find((argv) => argv.includes('gateway/app/cli.ts'));
     assert.ok(gateway, 'the gateway is a node process under npm');
-    const flags = gateway.argv.slice(1, gateway.argv.indexOf('gateway/app/cli.ts'));
-    for (const flag of GATEWAY_V8_FLAGS) assert.ok(flags.includes(flag), `node's command line has ${flag}: ${gateway.argv.join(' ')}`);
+    const flags = gateway.slice(1, gateway.indexOf('gateway/app/cli.ts'));
+    for (const flag of GATEWAY_V8_FLAGS) assert.ok(flags.includes(flag), `node's command line has ${flag}: ${gateway.join(' ')}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.not.match(output, /started without/, 'nothing missing');
   } finally {
