@@ -4,10 +4,11 @@
  * second, all subscribers together, from the producer's first send to the last frame received;
  * and the server process's CPU time per event over the same span (steadier than wall time on a
  * shared machine). Every case runs every repetition: the 100-subscriber case once ran one fewer
- * (it is the longest), and a median of two is the mean of its two. Its repetitions after the first,
- * each ~40 s after the gateway's last while the peers ran, cost the gateway 1.8-2.5x the CPU per
- * event of the first in every run with peers on 2026-12-07: V8's memory reducer shrinks an idle
- * gateway's heap and the next burst pays (BENCHMARKS.md, fan-out note). Every side runs:
+ * (it is the longest), and a median of two is the mean of its two. Its repetitions after the first
+ * come ~40 s after the side's last while the peers run: before the gateway and the corked relay
+ * were started with `--no-memory-reducer` (GATEWAY_V8_FLAGS), V8 shrank their heaps in that idle
+ * time and they cost 1.8-2.5x the CPU per event of the first (BENCHMARKS.md, "The gateway after
+ * idle time"). Every side runs:
  * the gateway, the corked bare relay (the ratio's baseline), the uncorked one and socket.io.
  */
 import { startRig } from '../lib/processes.js';
