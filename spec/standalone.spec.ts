@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 import { GATEWAY_V8_FLAGS } from '../gateway/v8Tuning.js';
-import { connect } from './support/chatHarness.js';
+import { connect, until } from './support/chatHarness.js';
 import { startCli } from './support/cliProcess.js';
 import { allProcesses, cmdline } from './support/procfs.js';
 
@@ -119,12 +119,10 @@ test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the comma
   npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => npm.once('exit', resolve));
   try {
-    const deadline = Date.now() + 30_000;
     // The banner's last line here is the workspace's; a missing flag's line would be printed in the same turn.
-    while (!/ {2}workspace: .*\n/.test(output)) {
-      if (Date.now() > deadline) throw new Error(`npm start did not start:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await until(() => / {2}workspace: .*\n/.test(output), 30_000, 'npm start to print its banner').catch((error: Error) => {
+      throw new Error(`${error.message}:\n${output}`);
+    });
     // npm was started as the leader of its own process group, which its script's processes join.
     const gateway = allProcesses()
       .filter((stat) => stat.pgrp === npm.pid)
@@ -150,8 +148,7 @@ test('npm start runs node with every flag of GATEWAY_V8_FLAGS; without the comma
   try {
     // startCli returns once the URL and token are in; the banner's last line may still be on its way.
     const line = /\n {2}node: {3}started without --no-memory-reducer: a burst after idle time costs more CPU \(README, "Node flags"\)\n/;
-    const deadline = Date.now() + 10_000;
-    while (!line.test(bare.stdout()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => line.test(bare.stdout()), 10_000, 'the banner line about the missing flag');
     assert.match(bare.stdout(), line);
   } finally {
     bare.child.kill('SIGTERM');
